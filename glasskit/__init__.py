@@ -1,0 +1,2 @@
+"""glasskit: LAMMPS glass campaigns at HPC scale."""
+__version__ = "0.1.0"

@@ -1,0 +1,110 @@
+"""glasskit's command line: parse, then call the library. No logic lives here."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+from .errors import GlasskitError, LammpsFailure
+from .log import logger, setup
+
+DEFAULT_SPEC = "jobs/simulate.toml"
+
+EPILOG = """\
+examples:
+  glasskit submit simulate --array 0-19999 --dry-run        # show the sbatch script, submit nothing
+  glasskit submit simulate --spec jobs/demo.toml --array 0-7 --executor local
+  glasskit submit simulate --array 0-19999%50 --cluster mycluster
+  glasskit status --spec jobs/demo.toml
+
+--array names *simulation* indices (Slurm syntax: 0-99, 0-9,20,40-50, 0-99:2, %N throttle);
+glasskit maps them onto at most MaxArraySize array tasks x MPI ranks of the cluster profile
+(hpc/clusters/<name>.toml). Re-submitting runs only what is not done yet.
+"""
+
+
+def _campaign_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--spec", default=DEFAULT_SPEC, help=f"campaign spec (default {DEFAULT_SPEC})")
+    p.add_argument("--workdir", help="campaign directory (default: [campaign] workdir, or runs/<name>)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="glasskit", description="LAMMPS glass campaigns on Slurm: "
+                                  "simulate, minimize, collect, learn.", epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"glasskit {__version__}")
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("submit", help="render and submit an array job for a stage",
+                       description="Render the sbatch array script of a stage and submit it "
+                       "(Slurm) or run it on this machine (local).", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("stage", choices=["simulate"], help="pipeline stage")
+    s.add_argument("--array", help="simulation indices, e.g. 0-19999 or 0-7,12%%4 (default: all)")
+    _campaign_args(s)
+    s.add_argument("--cluster", default="local", help="cluster profile hpc/clusters/<name>.toml (default local)")
+    s.add_argument("--executor", choices=["slurm", "local"],
+                   help="slurm (sbatch) or local (process pool here); default: slurm if sbatch exists")
+    s.add_argument("--ranks", type=int, help="MPI ranks per array task (default: the profile's ranks_per_task)")
+    s.add_argument("--dry-run", action="store_true",
+                   help="print the sbatch script and the first LAMMPS input; write and submit nothing")
+
+    r = sub.add_parser("run", help="run one array task (what the sbatch script calls)")
+    r.add_argument("stage", choices=["simulate"])
+    _campaign_args(r)
+    r.add_argument("--sims", required=True, help="all simulations of the submission (ranges)")
+    r.add_argument("--tasks", type=int, required=True, help="number of array tasks in the submission")
+    r.add_argument("--ranks", type=int, required=True, help="MPI ranks per task in the plan")
+    r.add_argument("--task", type=int, required=True, help="this task's array index")
+    r.add_argument("--submission", required=True, help="submission id (names the shard directory)")
+
+    st = sub.add_parser("status", help="done / running / failed / missing simulations of a campaign")
+    _campaign_args(st)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup(args.verbose)
+    try:
+        return _dispatch(args)
+    except GlasskitError as exc:
+        print(f"glasskit: error: {exc.problem}" + (f" -- {exc.fix}" if exc.fix else ""), file=sys.stderr)
+        return 2
+    except LammpsFailure as exc:
+        print(f"glasskit: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("glasskit: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args) -> int:
+    if args.command == "submit":
+        from .submit import submit
+        return submit(args.stage, args.spec, args.array, args.cluster, args.executor,
+                      dry_run=args.dry_run, workdir=args.workdir, ranks=args.ranks)
+    if args.command == "run":
+        from .taskcli import run_task
+        return run_task(args.stage, args.spec, args.workdir, args.sims, args.tasks, args.ranks,
+                        args.task, args.submission)
+    if args.command == "status":
+        from .campaign import Campaign
+        from .spec import load_spec
+        from .status import stage_status, summary_lines
+        campaign = Campaign.of(load_spec(args.spec, args.workdir))
+        st = stage_status(campaign, "simulate")
+        if args.json:
+            print(json.dumps({"campaign": campaign.spec.campaign.name, "workdir": str(campaign.workdir),
+                              "stages": [st.as_dict()]}, indent=1))
+        else:
+            print("\n".join(summary_lines(campaign, st)))
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

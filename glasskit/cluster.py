@@ -1,0 +1,75 @@
+"""Cluster profiles as data: ``hpc/clusters/<name>.toml`` -> :class:`ClusterProfile`.
+
+Every value here reaches an sbatch script, so each is checked against a strict pattern
+(letters, digits and a few punctuation marks): a profile cannot smuggle shell syntax in.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .errors import GlasskitError
+from .paths import CLUSTERS
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_./+=:{}-]+$")
+_PATTERNS = {
+    "name": re.compile(r"^[A-Za-z0-9_.-]+$"),
+    "partition": re.compile(r"^[A-Za-z0-9_.,-]*$"),
+    "account": re.compile(r"^[A-Za-z0-9_.-]*$"),
+    "time": re.compile(r"^(\d+-)?\d+(:\d{2}){0,2}$"),
+    "memory_per_rank": re.compile(r"^\d+[KMGT]?$"),
+    "slurm_conf": re.compile(r"^[A-Za-z0-9_./-]*$"),
+}
+
+
+@dataclass(frozen=True)
+class ClusterProfile:
+    name: str
+    partition: str = ""
+    account: str = ""
+    cores_per_node: int = 1
+    ranks_per_task: int = 1
+    max_array_size: int = 1001
+    time: str = "01:00:00"
+    memory_per_rank: str = "2G"
+    modules: tuple[str, ...] = ()
+    launcher: tuple[str, ...] = ("mpiexec.mpich", "-n", "{ranks}")
+    slurm_conf: str = ""
+
+    def launch_command(self, ranks: int) -> list[str]:
+        """The MPI launcher argv for ``ranks`` ranks (``{ranks}`` substituted)."""
+        return [t.replace("{ranks}", str(ranks)) for t in self.launcher]
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in CLUSTERS.glob("*.toml"))
+
+
+def load_cluster(name: str) -> ClusterProfile:
+    """Load ``hpc/clusters/<name>.toml``; raise :class:`GlasskitError` on any bad value."""
+    if not _PATTERNS["name"].match(name or ""):
+        raise GlasskitError(f"invalid cluster name {name!r}", f"choose one of: {', '.join(available())}")
+    path = CLUSTERS / f"{name}.toml"
+    if not path.is_file():
+        raise GlasskitError(f"cluster profile '{name}' does not exist ({path})",
+                            f"choose one of: {', '.join(available())}, or add hpc/clusters/{name}.toml")
+    data = tomllib.loads(path.read_text())
+    known = {f.name for f in fields(ClusterProfile)}
+    for key in data:
+        if key not in known:
+            raise GlasskitError(f"{path}: unknown key '{key}'", f"allowed: {', '.join(sorted(known))}")
+    for key, pat in _PATTERNS.items():
+        if key in data and not (isinstance(data[key], str) and pat.match(data[key])):
+            raise GlasskitError(f"{path}: '{key}' = {data[key]!r} is not allowed (pattern {pat.pattern})")
+    for key in ("modules", "launcher"):
+        vals = data.get(key, [])
+        if not isinstance(vals, list) or not all(isinstance(v, str) and _TOKEN.match(v) for v in vals):
+            raise GlasskitError(f"{path}: '{key}' must be a list of plain tokens (pattern {_TOKEN.pattern})")
+        if key in data:
+            data[key] = tuple(vals)
+    for key in ("cores_per_node", "ranks_per_task", "max_array_size"):
+        if key in data and not (isinstance(data[key], int) and data[key] >= 1):
+            raise GlasskitError(f"{path}: '{key}' must be a positive integer")
+    return ClusterProfile(**data)

@@ -1,0 +1,24 @@
+"""One exception type for everything a user can get wrong.
+
+The CLI turns a :class:`GlasskitError` into one line on stderr and exit code 2; nothing is
+written before the error is raised (specs, arrays and paths are validated first).
+"""
+from __future__ import annotations
+
+
+class GlasskitError(Exception):
+    """A user-facing error: ``problem`` says what is wrong, ``fix`` how to put it right."""
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(problem if not fix else f"{problem} ({fix})")
+
+
+class LammpsFailure(RuntimeError):
+    """LAMMPS stopped with an error during one simulation; ``index`` names the simulation."""
+
+    def __init__(self, index: int, message: str):
+        self.index = index
+        self.message = message
+        super().__init__(f"simulation {index}: LAMMPS error: {message}")

@@ -1,0 +1,249 @@
+"""Campaign specs (``jobs/*.toml``) as typed, validated dataclasses.
+
+A spec has four tables: ``[campaign]`` (name, seed, output directory, runs), ``[system]``
+(the 2D Kob-Andersen mixture), ``[init]`` (the shared initial configuration) and
+``[protocol]`` (the NVT cooling ramp), plus ``[minimize]`` for inherent structures. Every
+value is checked on load; an error names the file, the key and the rule it breaks, before
+anything is rendered or submitted. All quantities are in LAMMPS ``units lj``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import numpy as np
+
+from .errors import GlasskitError
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+def _rule(check, text):
+    return {"rule": (check, text)}
+
+
+_pos = _rule(lambda v: v > 0, "must be > 0")
+_nonneg = _rule(lambda v: v >= 0, "must be >= 0")
+_name = _rule(lambda v: bool(NAME_RE.match(v)), "must match [A-Za-z][A-Za-z0-9_.-]* (no spaces or shell characters)")
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    """``count`` consecutive simulations cooled over ``t_cool`` MD steps."""
+
+    count: int = field(metadata=_pos)
+    t_cool: int = field(metadata=_pos)
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    name: str = field(metadata=_name)
+    seed: int = field(metadata=_nonneg)
+    runs: tuple[RunGroup, ...] = ()
+    workdir: str = ""  # default: runs/<name>, relative to the current directory
+
+    @property
+    def n_sims(self) -> int:
+        return sum(g.count for g in self.runs)
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """Binary LJ mixture on a square lattice of ``lattice[0] x lattice[1]`` sites."""
+
+    lattice: tuple[int, int]
+    n_b: int = field(metadata=_pos)
+    density: float = field(default=1.2, metadata=_pos)
+    epsilon: tuple[float, float, float] = (1.0, 1.5, 0.5)  # AA, AB, BB
+    sigma: tuple[float, float, float] = (1.0, 0.8, 0.88)  # AA, AB, BB
+    cutoff: float = field(default=2.5, metadata=_pos)  # in units of sigma_ij
+    shift: bool = False  # pair_modify shift; False (LAMMPS default) reproduces the paper's ISE
+    mass: float = field(default=1.0, metadata=_pos)
+
+    @property
+    def n_atoms(self) -> int:
+        return self.lattice[0] * self.lattice[1]
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """The shared initial configuration: random B types, then FIRE."""
+
+    seed: int = field(default=4928459, metadata=_pos)
+    etol: float = field(default=1e-10, metadata=_nonneg)
+    ftol: float = field(default=1e-5, metadata=_nonneg)
+    maxiter: int = field(default=1000, metadata=_pos)
+    maxeval: int = field(default=1000, metadata=_pos)
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """Linear NVT (Nose-Hoover) cooling from ``t_start`` to ``t_stop`` over ``t_cool`` steps."""
+
+    timestep: float = field(default=0.005, metadata=_pos)
+    t_start: float = field(default=2.0, metadata=_pos)
+    t_stop: float = field(default=0.05, metadata=_pos)
+    tdamp: float = field(default=0.5, metadata=_pos)
+    dump_every: int = field(default=100_000, metadata=_pos)
+
+
+@dataclass(frozen=True)
+class MinimizeSpec:
+    """FIRE inherent-structure minimization of each stored frame."""
+
+    etol: float = field(default=1e-10, metadata=_nonneg)
+    ftol: float = field(default=1e-5, metadata=_nonneg)
+    maxiter: int = field(default=10_000_000, metadata=_pos)
+    maxeval: int = field(default=10_000_000, metadata=_pos)
+
+
+@dataclass(frozen=True)
+class Spec:
+    campaign: CampaignSpec
+    system: SystemSpec
+    init: InitSpec
+    protocol: ProtocolSpec
+    minimize: MinimizeSpec
+    path: str = ""
+    text: str = ""
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:12]
+
+    def workdir(self) -> Path:
+        return Path(self.campaign.workdir or f"runs/{self.campaign.name}").absolute()
+
+    def t_cool_of(self, indices) -> np.ndarray:
+        """t_cool (MD steps) of each simulation index, shape (len(indices),) int64."""
+        bounds = np.cumsum([g.count for g in self.campaign.runs])
+        groups = np.searchsorted(bounds, np.asarray(indices, dtype=np.int64), side="right")
+        return np.array([g.t_cool for g in self.campaign.runs], dtype=np.int64)[groups]
+
+    def n_frames(self, t_cool: int) -> int:
+        """Frames stored for a ramp of ``t_cool`` steps: one every dump_every, step 0 excluded."""
+        return int(t_cool) // self.protocol.dump_every
+
+    def frame_temperature(self, step, t_cool):
+        """Target temperature at MD ``step`` of a ramp over ``t_cool`` steps."""
+        p = self.protocol
+        return p.t_start + (p.t_stop - p.t_start) * np.asarray(step) / np.asarray(t_cool)
+
+
+_TABLES = {"campaign": CampaignSpec, "system": SystemSpec, "init": InitSpec,
+           "protocol": ProtocolSpec, "minimize": MinimizeSpec}
+
+
+def load_spec(path: str | Path, workdir: str | None = None) -> Spec:
+    """Load and validate a campaign spec; ``workdir`` overrides ``[campaign] workdir``."""
+    path = Path(path)
+    if not path.is_file():
+        avail = ", ".join(sorted(p.name for p in Path("jobs").glob("*.toml"))) or "none found in ./jobs"
+        raise GlasskitError(f"spec file {str(path)!r} does not exist", f"available specs: {avail}")
+    text = path.read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GlasskitError(f"{path}: not valid TOML: {exc}", "fix the syntax at the line shown") from None
+    return parse_spec(data, text=text, source=str(path), workdir=workdir)
+
+
+def parse_spec(data: dict, text: str = "", source: str = "<spec>", workdir: str | None = None) -> Spec:
+    _unknown(data, _TABLES, source, "")
+    for required in ("campaign", "system"):
+        if required not in data:
+            raise GlasskitError(f"{source}: missing table [{required}]", "see jobs/simulate.toml for a complete spec")
+    parts = {k: _build(cls, data.get(k, {}), source, k) for k, cls in _TABLES.items()}
+    if workdir:
+        parts["campaign"] = dataclasses.replace(parts["campaign"], workdir=str(workdir))
+    spec = Spec(**parts, path=source, text=text)
+    _check_physics(spec, source)
+    return spec
+
+
+def _unknown(table: dict, allowed, source: str, prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise GlasskitError(f"{source}: unknown key '{prefix}{key}'",
+                                f"allowed here: {', '.join(sorted(allowed))}")
+
+
+def _build(cls, table: Any, source: str, prefix: str):
+    if not isinstance(table, dict):
+        raise GlasskitError(f"{source}: '{prefix}' must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _unknown(table, fields, source, prefix + ".")
+    hints = get_type_hints(cls)
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}"
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise GlasskitError(f"{source}: missing key '{key}'")
+            continue
+        value = _coerce(table[name], hints[name], source, key)
+        check = f.metadata.get("rule")
+        if check and not check[0](value):
+            raise GlasskitError(f"{source}: '{key}' = {value!r} {check[1]}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _coerce(value, hint, source: str, key: str):
+    origin = getattr(hint, "__origin__", None)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise GlasskitError(f"{source}: '{key}' must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # TOML 2e7 is a float; accept it when integral
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise GlasskitError(f"{source}: '{key}' must be an integer, not {value!r}")
+        return value
+    if hint is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise GlasskitError(f"{source}: '{key}' must be a number, not {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise GlasskitError(f"{source}: '{key}' must be a string, not {value!r}")
+        return value
+    if origin is tuple:
+        args = hint.__args__
+        if not isinstance(value, list):
+            raise GlasskitError(f"{source}: '{key}' must be a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            if args[0] is RunGroup:
+                if not value:
+                    raise GlasskitError(f"{source}: '{key}' needs at least one [[{key}]] table")
+                return tuple(_build(RunGroup, v, source, f"{key}[{i}]") for i, v in enumerate(value))
+            return tuple(_coerce(v, args[0], source, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise GlasskitError(f"{source}: '{key}' must have {len(args)} entries, not {len(value)}")
+        out = tuple(_coerce(v, a, source, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        if any(isinstance(v, (int, float)) and v <= 0 for v in out):
+            raise GlasskitError(f"{source}: '{key}' = {list(value)} entries must be > 0")
+        return out
+    raise TypeError(f"no coercion for {hint}")
+
+
+def _check_physics(spec: Spec, source: str) -> None:
+    s, p = spec.system, spec.protocol
+    if not spec.campaign.runs:
+        raise GlasskitError(f"{source}: no [[campaign.runs]]", "add e.g. [[campaign.runs]] count = 8, t_cool = 20000")
+    if s.n_b >= s.n_atoms:
+        raise GlasskitError(f"{source}: 'system.n_b' = {s.n_b} must be < N = {s.n_atoms} (lattice product)")
+    for i, g in enumerate(spec.campaign.runs):
+        if g.t_cool % p.dump_every:
+            raise GlasskitError(
+                f"{source}: 'campaign.runs[{i}].t_cool' = {g.t_cool} is not a multiple of "
+                f"'protocol.dump_every' = {p.dump_every}",
+                "frames are taken every dump_every steps; pick t_cool = k * dump_every")
+    if p.t_stop >= p.t_start:
+        raise GlasskitError(f"{source}: 'protocol.t_stop' = {p.t_stop} must be below 't_start' = {p.t_start}")

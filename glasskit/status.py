@@ -1,0 +1,116 @@
+"""What is done, running, failed and missing in a campaign, read from the shards themselves.
+
+A simulation is *done* when some shard holds it with ``/sim/done`` set; *failed* when its last
+attempt recorded a LAMMPS error or was interrupted (state RUNNING in a shard whose submission is
+no longer active); *running* when an active submission (Slurm job still queued/running, or the
+local executor's process still alive) owns it; *missing* otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .arrayspec import format_ranges, parse_array
+from .campaign import Campaign
+from .executors import LocalExecutor, SlurmExecutor
+from .cluster import load_cluster
+from .errors import GlasskitError
+from .run import read_failures
+from .shard import FAILED, RUNNING, read_rows
+from .sharding import plan as make_plan
+
+
+@dataclass
+class StageStatus:
+    stage: str
+    n_sims: int
+    done: set[int] = field(default_factory=set)
+    running: set[int] = field(default_factory=set)
+    failed: dict[int, str] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def missing(self) -> set[int]:
+        return set(range(self.n_sims)) - self.done - self.running - set(self.failed)
+
+    def as_dict(self) -> dict:
+        return {"stage": self.stage, "n_sims": self.n_sims,
+                "counts": {"done": len(self.done), "running": len(self.running),
+                           "failed": len(self.failed), "missing": len(self.missing)},
+                "done": format_ranges(self.done), "running": format_ranges(self.running),
+                "missing": format_ranges(self.missing),
+                "failed": {str(k): v for k, v in sorted(self.failed.items())},
+                "unreadable_shards": self.unreadable}
+
+
+def _active_sims(campaign: Campaign, stage: str) -> set[int]:
+    """Simulations owned by submissions that are still queued or running."""
+    active: set[int] = set()
+    for rec in campaign.records(stage):
+        if rec.get("executor") == "local":
+            if LocalExecutor.active(rec):
+                active.update(parse_array(rec["sims"]).indices)
+        elif rec.get("executor") == "slurm":
+            try:
+                profile = load_cluster(rec.get("cluster", "local"))
+            except GlasskitError:
+                profile = None
+            tasks = SlurmExecutor.active_tasks(rec, profile)
+            sims = parse_array(rec["sims"]).indices
+            if tasks is None:
+                active.update(sims)
+            elif tasks:
+                p = make_plan(sims, rec["ranks"], rec["n_tasks"])
+                for t in tasks:
+                    if t < p.n_tasks:
+                        active.update(p.task_sims(t))
+    return active
+
+
+def stage_status(campaign: Campaign, stage: str = "simulate") -> StageStatus:
+    st = StageStatus(stage, campaign.spec.campaign.n_sims)
+    active = _active_sims(campaign, stage)
+    attempts: dict[int, tuple[str, int, str]] = {}  # sim -> (shard name, state, error) of latest attempt
+    for path in campaign.shards(stage):
+        try:
+            rows = read_rows(path)
+        except (OSError, KeyError) as exc:
+            st.unreadable.append(f"{path}: {exc}")
+            continue
+        errors = read_failures(path)
+        for idx, state, done in zip(rows["index"].tolist(), rows["state"].tolist(), rows["done"].tolist()):
+            if done:
+                st.done.add(idx)
+            elif state in (RUNNING, FAILED):
+                attempts[idx] = (str(path), state, errors.get(idx, "interrupted (the task was killed)"))
+    st.running = (active - st.done)
+    for idx, (_, state, err) in attempts.items():
+        if idx not in st.done and idx not in st.running:
+            st.failed[idx] = err
+    return st
+
+
+def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
+    c = st.as_dict()["counts"]
+    lines = [f"campaign '{campaign.spec.campaign.name}' ({campaign.workdir}), stage {st.stage}: "
+             f"{st.n_sims} simulations: done {c['done']}, running {c['running']}, "
+             f"failed {c['failed']}, missing {c['missing']}"]
+    for name in ("running", "missing"):
+        sims = getattr(st, name)
+        if sims and len(sims) < st.n_sims:
+            lines.append(f"  {name}: {format_ranges(sims)}")
+    for idx, err in sorted(st.failed.items())[:20]:
+        lines.append(f"  failed {idx}: {err}")
+    if len(st.failed) > 20:
+        lines.append(f"  ... and {len(st.failed) - 20} more failed (see --json)")
+    for bad in st.unreadable:
+        lines.append(f"  unreadable shard {bad}")
+    return lines
+
+
+def done_sims(campaign: Campaign, stage: str) -> np.ndarray:
+    return np.array(sorted(stage_status(campaign, stage).done), dtype=np.int64)
+
+

@@ -1,0 +1,158 @@
+"""``glasskit submit``: spec + array + cluster -> rendered array job -> executor.
+
+Order matters for "bad input loses nothing": everything is parsed and validated, and the
+script rendered, before a single file is written or a job submitted. A re-submit of the same
+array runs only what is neither done nor still running (resume after a crash).
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .arrayspec import ArraySpec, check_within, format_ranges, parse_array
+from .campaign import Campaign, new_submission_id
+from .cluster import ClusterProfile, load_cluster
+from .errors import GlasskitError
+from .executors import ArrayJob, get_executor
+from .log import logger
+from .render import SAFE_PATH, render
+from .seeds import simulation_seeds
+from .sharding import ShardPlan, plan as make_plan
+from .simulate import cool_input, ensure_initial
+from .spec import Spec, load_spec
+from .status import stage_status
+
+STAGES = ("simulate",)
+
+
+@dataclass
+class Prepared:
+    campaign: Campaign
+    profile: ClusterProfile
+    plan: ShardPlan
+    job: ArrayJob
+    first_input: str
+    skipped: int
+
+
+def glasskit_command() -> list[str]:
+    exe = Path(sys.executable).parent / "glasskit"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "glasskit"]
+
+
+def _safe_for_sbatch(path: Path, what: str) -> str:
+    text = str(path)
+    if not SAFE_PATH.match(text):
+        raise GlasskitError(f"{what} {text!r} contains characters that cannot go into an #SBATCH line",
+                            "use --workdir with only letters, digits and _ . / + -")
+    return text
+
+
+def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterProfile,
+            ranks: int | None = None) -> Prepared | None:
+    """Validate and render; returns None when everything requested is already done or running."""
+    if stage not in STAGES:
+        raise GlasskitError(f"unknown stage {stage!r}", f"choose one of: {', '.join(STAGES)}")
+    campaign = Campaign.of(spec)
+    requested = array.indices if array else tuple(range(spec.campaign.n_sims))
+    if array:
+        check_within(array, spec.campaign.n_sims, spec.campaign.name)
+    ranks = ranks or profile.ranks_per_task
+    if ranks < 1:
+        raise GlasskitError(f"--ranks {ranks} must be >= 1")
+    st = stage_status(campaign, stage)
+    todo = [i for i in requested if i not in st.done and i not in st.running]
+    if not todo:
+        return None
+    plan = make_plan(todo, ranks, profile.max_array_size)
+    submission = new_submission_id()
+    log_dir = campaign.log_dir(submission)
+    _safe_for_sbatch(log_dir, "log directory")
+    sims = format_ranges(plan.sims)
+    command = glasskit_command() + [
+        "run", stage, "--spec", str(Path(spec.path).absolute()), "--workdir", str(campaign.workdir),
+        "--sims", sims, "--tasks", str(plan.n_tasks), "--ranks", str(ranks), "--submission", submission]
+    launch = profile.launch_command(ranks)
+    throttle = array.throttle if array else None
+    directives = [("job-name", f"gk-{spec.campaign.name}-{stage}"),
+                  ("array", plan.array + (f"%{throttle}" if throttle else "")),
+                  ("ntasks", ranks), ("cpus-per-task", 1), ("mem-per-cpu", profile.memory_per_rank),
+                  ("time", profile.time), ("output", f"{log_dir}/%A_%a.out")]
+    directives += [(k, v) for k, v in (("partition", profile.partition), ("account", profile.account)) if v]
+    script = render("slurm/array.sbatch.j2", directives=directives, campaign=spec.campaign.name,
+                    submission=submission, modules=list(profile.modules), env=[],
+                    n_tasks=plan.n_tasks, ranks=ranks, sims=_short(sims),
+                    launch=shlex.join(launch), command=shlex.join(command))
+    first = plan.sims[0]
+    first_input = cool_input(spec, campaign.workdir / "init.data", first,
+                             int(simulation_seeds(spec.campaign.seed, [first])[0]),
+                             int(spec.t_cool_of([first])[0]))
+    job = ArrayJob(stage, submission, plan.n_tasks, ranks, throttle, command, launch, script, log_dir, profile)
+    return Prepared(campaign, profile, plan, job, first_input, len(requested) - len(todo))
+
+
+def _short(ranges: str, limit: int = 60) -> str:
+    return ranges if len(ranges) <= limit else ranges[:limit] + "..."
+
+
+def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, executor: str | None,
+           dry_run: bool = False, workdir: str | None = None, ranks: int | None = None, out=print) -> int:
+    """The ``glasskit submit`` command; returns the exit code."""
+    array = parse_array(array_text) if array_text is not None else None
+    spec = load_spec(spec_path, workdir)
+    profile = load_cluster(cluster)
+    ex = get_executor(executor)
+    ex.check(profile)
+    prep = prepare(stage, spec, array, profile, ranks)
+    if prep is None:
+        logger.info("every requested simulation of '%s' is already done or running: nothing to submit",
+                    spec.campaign.name)
+        return 0
+    if prep.skipped:
+        logger.info("%d requested simulation(s) already done or running are skipped", prep.skipped)
+    logger.info("%d simulation(s) -> %d array task(s) x %d rank(s) (max array size %d)",
+                len(prep.plan.sims), prep.plan.n_tasks, prep.job.ranks, prep.profile.max_array_size)
+    if dry_run:
+        out(prep.job.script.rstrip("\n"))
+        out(f"\n# ---- first LAMMPS input (simulation {prep.plan.sims[0]}) ----")
+        out(prep.first_input.rstrip("\n"))
+        logger.info("dry run (%s executor): nothing written, nothing submitted", ex.name)
+        return 0
+    return _launch(prep, ex, spec)
+
+
+def _launch(prep: Prepared, ex, spec: Spec) -> int:
+    campaign, job = prep.campaign, prep.job
+    _check_writable(campaign.workdir)
+    ensure_initial(spec, campaign.workdir)
+    script_path = campaign.submissions_dir / f"{job.submission}.sbatch"
+    campaign.submissions_dir.mkdir(parents=True, exist_ok=True)
+    script_path.write_text(job.script)
+    base = {"submission": job.submission, "stage": job.stage, "sims": format_ranges(prep.plan.sims),
+            "n_tasks": job.n_tasks, "ranks": job.ranks, "spec": str(Path(spec.path).absolute()),
+            "script": str(script_path), "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if ex.name == "local":
+        campaign.record(job.submission, {**base, "executor": "local", "pid": os.getpid(),
+                                         "host": socket.gethostname(), "finished": False})
+    result = ex.submit(job, script_path)
+    path = campaign.record(job.submission, {**base, **result})
+    logger.info("submission %s recorded in %s", job.submission, path)
+    if result.get("failed_tasks"):
+        return 1
+    return 0
+
+
+def _check_writable(workdir: Path) -> None:
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / f".write-test-{time.time_ns()}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as exc:
+        raise GlasskitError(f"cannot write to the campaign directory {workdir}: {exc.strerror}",
+                            "choose another --workdir or fix its permissions") from None

@@ -1,0 +1,18 @@
+"""Entry of ``glasskit run``: rebuild the submission's plan and run this task."""
+from __future__ import annotations
+
+from .arrayspec import parse_array
+from .campaign import Campaign
+from .run import check_task, run_simulate_task
+from .sharding import ShardPlan
+from .spec import load_spec
+
+
+def run_task(stage: str, spec_path: str, workdir: str | None, sims: str, n_tasks: int, ranks: int,
+             task: int, submission: str) -> int:
+    """Exit code 0 when every simulation of this rank finished, 1 when some failed."""
+    campaign = Campaign.of(load_spec(spec_path, workdir))
+    plan = ShardPlan(parse_array(sims).indices, n_tasks, ranks)
+    check_task(plan, task)
+    result = run_simulate_task(campaign, plan, task, submission)
+    return 1 if result.failed else 0

