@@ -11,6 +11,7 @@ Layout (S simulations, F = most frames of any of them, N atoms)::
     /frames/step      (S, F)      int64    -1 where a row has fewer frames
     /frames/T         (S, F)      float64  target temperature of the frame
     /frames/pe        (S, F)      float64  potential energy per particle
+    /frames/temp      (S, F)      float64  measured kinetic temperature (thermostat check)
     /frames/xs, /x    (S, F, N, 2) float32 scaled / unscaled coordinates, one chunk per frame
     /frames/type      (N,)        int8
 
@@ -86,6 +87,7 @@ class ShardWriter:
         f.create_dataset("frames/step", shape=(S, F), dtype="i8", fillvalue=-1)
         f.create_dataset("frames/T", shape=(S, F), dtype="f8", fillvalue=np.nan)
         f.create_dataset("frames/pe", shape=(S, F), dtype="f8", fillvalue=np.nan)
+        f.create_dataset("frames/temp", shape=(S, F), dtype="f8", fillvalue=np.nan)
         for name in ("xs", "x"):
             f.create_dataset(f"frames/{name}", shape=(S, F, N, 2), dtype="f4",
                              chunks=(1, 1, N, 2), fillvalue=np.nan, **big)
@@ -105,6 +107,7 @@ class ShardWriter:
         self.f["frames/step"][r, k] = frame.step
         self.f["frames/T"][r, k] = frame.T
         self.f["frames/pe"][r, k] = frame.pe
+        self.f["frames/temp"][r, k] = frame.temp
 
     def mark_done(self, sim: int) -> None:
         """Flag a row complete: written after (and flushed after) all its frames."""
@@ -126,6 +129,7 @@ class ShardWriter:
 
 def read_rows(path: Path) -> dict:
     """Index, state and done flag of every row of a shard; raises OSError if unreadable."""
-    with h5py.File(path, "r") as f:
+    # no file lock: a shard is read (status, verify) while its task still writes it
+    with h5py.File(path, "r", locking=False) as f:
         return {"index": f["sim/index"][...], "state": f["sim/state"][...],
                 "done": f["sim/done"][...]}

@@ -84,12 +84,13 @@ def snapshot(lmp) -> Snapshot:
 
 @dataclass(frozen=True)
 class Frame:
-    """One stored frame: MD ``step``, target temperature ``T``, potential energy per particle
-    ``pe`` (epsilon), and the :class:`Snapshot` coordinates."""
+    """Frame ``k`` (1-based) at MD ``step``: target temperature ``T``, measured kinetic
+    temperature ``temp``, potential energy per particle ``pe`` (epsilon) and coordinates."""
 
     k: int
     step: int
     T: float
+    temp: float
     pe: float
     snap: Snapshot
 
@@ -152,7 +153,7 @@ class CoolingRun:
                 self._do(lmp, index, f"run {every} start 0 stop {t_cool} pre {pre} post no")
                 step = int(lmp.extract_global("ntimestep"))
                 yield Frame(k, step, float(self.spec.frame_temperature(step, t_cool)),
-                            float(lmp.get_thermo("pe")), snapshot(lmp))
+                            float(lmp.get_thermo("temp")), float(lmp.get_thermo("pe")), snapshot(lmp))
         finally:
             lmp.close()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from .arrayspec import ArraySpec, check_within, format_ranges, parse_array
 from .campaign import Campaign, new_submission_id
 from .cluster import ClusterProfile, load_cluster
+from .engine import lammps_class
 from .errors import GlasskitError
 from .executors import ArrayJob, get_executor
 from .log import logger
@@ -54,7 +55,8 @@ def _safe_for_sbatch(path: Path, what: str) -> str:
 
 
 def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterProfile,
-            ranks: int | None = None) -> Prepared | None:
+            ranks: int | None = None, submission: str | None = None,
+            exe: list[str] | None = None) -> Prepared | None:
     """Validate and render; returns None when everything requested is already done or running."""
     if stage not in STAGES:
         raise GlasskitError(f"unknown stage {stage!r}", f"choose one of: {', '.join(STAGES)}")
@@ -70,11 +72,11 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
     if not todo:
         return None
     plan = make_plan(todo, ranks, profile.max_array_size)
-    submission = new_submission_id()
+    submission = submission or new_submission_id()
     log_dir = campaign.log_dir(submission)
     _safe_for_sbatch(log_dir, "log directory")
     sims = format_ranges(plan.sims)
-    command = glasskit_command() + [
+    command = (exe or glasskit_command()) + [
         "run", stage, "--spec", str(Path(spec.path).absolute()), "--workdir", str(campaign.workdir),
         "--sims", sims, "--tasks", str(plan.n_tasks), "--ranks", str(ranks), "--submission", submission]
     launch = profile.launch_command(ranks)
@@ -128,6 +130,7 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
 
 def _launch(prep: Prepared, ex, spec: Spec) -> int:
     campaign, job = prep.campaign, prep.job
+    lammps_class()  # a missing LAMMPS fails here, before anything is written
     _check_writable(campaign.workdir)
     ensure_initial(spec, campaign.workdir)
     script_path = campaign.submissions_dir / f"{job.submission}.sbatch"

@@ -1,7 +1,10 @@
 """Entry of ``glasskit run``: rebuild the submission's plan and run this task."""
 from __future__ import annotations
 
+import re
+
 from .arrayspec import parse_array
+from .errors import GlasskitError
 from .campaign import Campaign
 from .run import check_task, run_simulate_task
 from .sharding import ShardPlan
@@ -11,6 +14,8 @@ from .spec import load_spec
 def run_task(stage: str, spec_path: str, workdir: str | None, sims: str, n_tasks: int, ranks: int,
              task: int, submission: str) -> int:
     """Exit code 0 when every simulation of this rank finished, 1 when some failed."""
+    if not re.fullmatch(r"sub-[A-Za-z0-9-]{1,60}", submission):
+        raise GlasskitError(f"invalid --submission {submission!r}", "it is written by glasskit submit")
     campaign = Campaign.of(load_spec(spec_path, workdir))
     plan = ShardPlan(parse_array(sims).indices, n_tasks, ranks)
     check_task(plan, task)

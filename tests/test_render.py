@@ -1,0 +1,75 @@
+"""Rendering: StrictUndefined, quoting, and golden copies of the paper campaign's files.
+
+An intended template change regenerates the golden files in the same commit:
+    GLASSKIT_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_render.py
+"""
+import os
+import shlex
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from glasskit.arrayspec import parse_array
+from glasskit.cluster import load_cluster
+from glasskit.errors import GlasskitError
+from glasskit.render import environment, render
+from glasskit.simulate import cool_input, init_input
+from glasskit.spec import load_spec
+from glasskit.submit import prepare
+
+GOLDEN = Path(__file__).parent / "golden"
+WORKDIR = "/scratch/glasskit/paper"
+
+
+def _golden(name: str, text: str) -> None:
+    text = text.replace(str(Path(__file__).resolve().parent.parent), "<repo>")
+    path = GOLDEN / name
+    if os.environ.get("GLASSKIT_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs from tests/golden/{name}"
+
+
+@pytest.fixture
+def paper():
+    return load_spec("jobs/simulate.toml", workdir=WORKDIR)
+
+
+def test_golden_sbatch_for_the_paper_campaign(paper):
+    prep = prepare("simulate", paper, parse_array("0-19999%200"), load_cluster("local"),
+                   submission="sub-golden", exe=["glasskit"])
+    assert "#SBATCH --array=0-1000%200\n" in prep.job.script
+    _golden("simulate.sbatch", prep.job.script)
+
+
+def test_golden_lammps_inputs(paper):
+    _golden("init.in", init_input(paper, f"{WORKDIR}/init.data"))
+    _golden("cool.in", cool_input(paper, f"{WORKDIR}/init.data", 0, 12345, 20_000_000))
+
+
+def test_strict_undefined_catches_a_missing_variable():
+    with pytest.raises(GlasskitError) as err:
+        render("lammps/cool.in.j2", campaign="x")
+    assert "undefined" in err.value.problem
+    assert environment().undefined is jinja2.StrictUndefined
+
+
+def test_sh_filter_quotes_hostile_values():
+    t = environment().from_string("echo {{ v | sh }}")
+    hostile = "$(reboot); rm -rf / `id` 'x'"
+    out = t.render(v=hostile)
+    assert shlex.split(out) == ["echo", hostile]
+
+
+@pytest.mark.parametrize("path", ["/tmp/a b/init.data", "/tmp/$x/init.data", "/tmp/a#b", "/tmp/a'b"])
+def test_lammps_paths_with_special_characters_are_rejected(paper, path):
+    with pytest.raises(GlasskitError):
+        init_input(paper, path)
+
+
+def test_workdir_with_shell_metacharacters_is_rejected_for_sbatch(tmp_path):
+    spec = load_spec("jobs/demo.toml", workdir=str(tmp_path / "x;touch pwned"))
+    with pytest.raises(GlasskitError) as err:
+        prepare("simulate", spec, None, load_cluster("local"), exe=["glasskit"])
+    assert "#SBATCH" in err.value.problem
+    assert not (tmp_path / "x;touch pwned").exists()
