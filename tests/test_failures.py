@@ -1,0 +1,66 @@
+"""LAMMPS errors and crashes: reported per simulation, nothing lost, re-submit repairs."""
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from glasskit.campaign import Campaign
+from glasskit.shard import RUNNING, read_rows
+from glasskit.spec import load_spec
+from glasskit.status import stage_status
+
+from conftest import GLASSKIT, ROOT, glasskit, wait_until, write_spec
+
+# LAMMPS really fails: atoms displaced onto each other blow up and are lost.
+BLOW_UP = json.dumps({"1": "displace_atoms all random 0.5 0.5 0 7 units box"})
+
+
+def test_lammps_error_fails_one_simulation_others_complete_and_resubmit_repairs(tmp_path):
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "c", runs=((4, 1000),))
+    proc = glasskit("submit", "simulate", "--spec", spec, "--executor", "local",
+                    env={"GLASSKIT_TEST_INJECT": BLOW_UP})
+    assert proc.returncode == 1
+    assert "simulation 1 failed: LAMMPS error: Lost atoms" in (tmp_path / "c" / "logs").joinpath(
+        *[p.name for p in (tmp_path / "c" / "logs").iterdir()], "task-00001.out").read_text()
+    st = stage_status(Campaign.of(load_spec(spec)))
+    assert st.done == {0, 2, 3}
+    assert list(st.failed) == [1] and "Lost atoms" in st.failed[1]
+    out = glasskit("status", "--spec", spec).stdout
+    assert "failed 1" in out and "failed 1: Lost atoms" in out
+
+    proc = glasskit("submit", "simulate", "--spec", spec, "--executor", "local", check=True)
+    assert "1 simulation(s) -> 1 array task(s)" in proc.stderr
+    assert stage_status(Campaign.of(load_spec(spec))).done == {0, 1, 2, 3}
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_local_run_then_resubmit_completes_with_nothing_lost(tmp_path):
+    spec_path = write_spec(tmp_path / "s.toml", tmp_path / "c", lattice=(16, 20), n_b=112,
+                           runs=((6, 50000),))
+    campaign = Campaign.of(load_spec(spec_path))
+    proc = subprocess.Popen(GLASSKIT + ["submit", "simulate", "--spec", str(spec_path), "--executor", "local"],
+                            cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def mid_run():  # some simulation done and another one half-way through its frames
+            rows = [read_rows(p) for p in campaign.shards("simulate")]
+            return any(r["done"].any() for r in rows) and any((r["state"] == RUNNING).any() for r in rows)
+
+        wait_until(mid_run, timeout=120, interval=0.05)
+        assert stage_status(campaign).running  # the live submission owns its simulations
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    st = stage_status(campaign)
+    first_done = set(st.done)
+    assert first_done and not st.running
+    assert st.failed and all("interrupted" in e for e in st.failed.values())
+    assert first_done | set(st.failed) | st.missing == set(range(6))
+
+    glasskit("submit", "simulate", "--spec", spec_path, "--executor", "local", check=True)
+    final = stage_status(campaign)
+    assert final.done == set(range(6)) and not final.failed and not final.missing
+    (second,) = [r for r in campaign.records("simulate") if r.get("finished")]
+    from glasskit.arrayspec import parse_array
+    assert not first_done & set(parse_array(second["sims"]).indices)  # only the missing were redone

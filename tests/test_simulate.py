@@ -1,0 +1,84 @@
+"""Real LAMMPS: the initial configuration, a cooling run's frames, and a shard on disk."""
+import h5py
+import numpy as np
+import pytest
+
+from glasskit.campaign import Campaign
+from glasskit.run import run_simulate_task
+from glasskit.shard import DONE
+from glasskit.sharding import plan
+from glasskit.simulate import CoolingRun, ensure_initial, initial_types
+from glasskit.spec import load_spec
+
+from conftest import write_spec
+
+
+@pytest.fixture
+def campaign(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.toml", tmp_path / "c", lattice=(16, 20), n_b=112,
+                                runs=((2, 4000), (1, 200))))
+    return Campaign.of(spec)
+
+
+def test_initial_configuration_is_minimized_and_typed(campaign):
+    data = ensure_initial(campaign.spec, campaign.workdir)
+    assert data.is_file()
+    types = initial_types(campaign.workdir)
+    assert types.shape == (320,) and (types == 2).sum() == 112 and (types == 1).sum() == 208
+    with h5py.File(campaign.workdir / "init.h5") as f:
+        assert f.attrs["pe"] < -3.0  # a FIRE-minimized dense LJ solid, not the raw lattice
+    mtime = data.stat().st_mtime_ns
+    ensure_initial(campaign.spec, campaign.workdir)  # second call: reuses
+    assert data.stat().st_mtime_ns == mtime
+
+
+def test_frames_follow_the_ramp(campaign):
+    spec = campaign.spec
+    data = ensure_initial(spec, campaign.workdir)
+    frames = list(CoolingRun(spec, data).frames(index=0, seed=4242, t_cool=4000))
+    assert [f.k for f in frames] == list(range(1, 41))
+    assert [f.step for f in frames] == [100 * k for k in range(1, 41)]
+    types0 = initial_types(campaign.workdir)
+    for f in frames:
+        assert f.snap.xs.shape == (320, 2) and f.snap.xs.dtype == np.float32
+        assert np.array_equal(f.snap.types, types0)  # types fixed across frames
+        assert f.snap.xs.min() >= -0.01 and f.snap.xs.max() <= 1.01
+        assert f.T == pytest.approx(2.0 - 1.95 * f.step / 4000)
+    temp, target = np.array([f.temp for f in frames]), np.array([f.T for f in frames])
+    # The Nose-Hoover thermostat tracks the ramp once the lattice has melted (the first block
+    # starts from a minimized solid, which takes half the kinetic energy): block means of 10
+    # frames within 0.1 of the target, and strictly decreasing.
+    blocks = lambda a: a.reshape(4, 10).mean(axis=1)
+    assert np.allclose(blocks(temp)[1:], blocks(target)[1:], atol=0.1)
+    assert np.all(np.diff(blocks(temp)[1:]) < 0)
+    pe = np.array([f.pe for f in frames])
+    assert pe[-5:].mean() < pe[:5].mean() - 0.5  # cooling lowers the potential energy
+
+
+def test_same_seed_same_trajectory_different_seed_different(campaign):
+    spec = campaign.spec
+    data = ensure_initial(spec, campaign.workdir)
+    run = CoolingRun(spec, data)
+    a = [f.snap.x for f in run.frames(0, 7, 200)]
+    b = [f.snap.x for f in run.frames(0, 7, 200)]
+    c = [f.snap.x for f in run.frames(0, 8, 200)]
+    assert np.array_equal(a[-1], b[-1])
+    assert not np.allclose(a[-1], c[-1])
+
+
+def test_one_task_writes_a_complete_shard(campaign):
+    p = plan(range(3), 1, 1)
+    result = run_simulate_task(campaign, p, 0, "sub-test")
+    assert sorted(result.done) == [0, 1, 2] and not result.failed
+    with h5py.File(campaign.shard_path("simulate", "sub-test", 0)) as f:
+        assert list(f["sim/index"]) == [0, 1, 2]
+        assert f["sim/done"][:].all() and (f["sim/state"][:] == DONE).all()
+        assert list(f["sim/t_cool"]) == [4000, 4000, 200]
+        assert len(set(f["sim/seed"][:])) == 3
+        assert f["frames/xs"].shape == (3, 40, 320, 2)
+        step = f["frames/step"][:]
+        assert (step[2, :2] == [100, 200]).all() and (step[2, 2:] == -1).all()  # fast ramp: 2 frames
+        assert f["frames/T"][2, 1] == pytest.approx(0.05)
+        assert np.isnan(f["frames/xs"][2, 5]).all()
+        assert "lammps_version" in f.attrs and "[campaign]" in f.attrs["spec"]
+        assert f.attrs["pair_shift"] == np.False_
