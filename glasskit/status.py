@@ -45,10 +45,12 @@ class StageStatus:
                 "unreadable_shards": self.unreadable}
 
 
-def _active_sims(campaign: Campaign, stage: str) -> set[int]:
-    """Simulations owned by submissions that are still queued or running."""
+def _active_sims(campaign: Campaign, stage: str) -> tuple[set[int], set[str]]:
+    """Simulations owned by submissions that are still queued or running, and those submissions."""
     active: set[int] = set()
+    subs: set[str] = set()
     for rec in campaign.records(stage):
+        before = len(active)
         if rec.get("executor") == "local":
             if LocalExecutor.active(rec):
                 active.update(parse_array(rec["sims"]).indices)
@@ -66,18 +68,21 @@ def _active_sims(campaign: Campaign, stage: str) -> set[int]:
                 for t in tasks:
                     if t < p.n_tasks:
                         active.update(p.task_sims(t))
-    return active
+        if len(active) > before:
+            subs.add(rec["submission"])
+    return active, subs
 
 
 def stage_status(campaign: Campaign, stage: str = "simulate") -> StageStatus:
     st = StageStatus(stage, campaign.spec.campaign.n_sims)
-    active = _active_sims(campaign, stage)
+    active, active_subs = _active_sims(campaign, stage)
     attempts: dict[int, tuple[str, int, str]] = {}  # sim -> (shard name, state, error) of latest attempt
     for path in campaign.shards(stage):
         try:
             rows = read_rows(path)
         except (OSError, KeyError) as exc:
-            st.unreadable.append(f"{path}: {exc}")
+            if path.parent.name not in active_subs:  # a live task may be creating it right now
+                st.unreadable.append(f"{path}: {exc}")
             continue
         errors = read_failures(path)
         for idx, state, done in zip(rows["index"].tolist(), rows["state"].tolist(), rows["done"].tolist()):

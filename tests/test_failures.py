@@ -44,7 +44,12 @@ def test_kill_9_of_a_local_run_then_resubmit_completes_with_nothing_lost(tmp_pat
                             cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def mid_run():  # some simulation done and another one half-way through its frames
-            rows = [read_rows(p) for p in campaign.shards("simulate")]
+            rows = []
+            for p in campaign.shards("simulate"):
+                try:
+                    rows.append(read_rows(p))
+                except OSError:  # the task is still creating it
+                    pass
             return any(r["done"].any() for r in rows) and any((r["state"] == RUNNING).any() for r in rows)
 
         wait_until(mid_run, timeout=120, interval=0.05)
