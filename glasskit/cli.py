@@ -16,7 +16,9 @@ examples:
   glasskit submit simulate --array 0-19999 --dry-run        # show the sbatch script, submit nothing
   glasskit submit simulate --spec jobs/demo.toml --array 0-7 --executor local
   glasskit submit simulate --array 0-19999%50 --cluster mycluster
+  glasskit submit minimize --spec jobs/demo.toml --array 0-7 --executor local
   glasskit status --spec jobs/demo.toml
+  glasskit collect --spec jobs/demo.toml && glasskit verify --spec jobs/demo.toml
 
 --array names *simulation* indices (Slurm syntax: 0-99, 0-9,20,40-50, 0-99:2, %N throttle);
 glasskit maps them onto at most MaxArraySize array tasks x MPI ranks of the cluster profile
@@ -41,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
                        description="Render the sbatch array script of a stage and submit it "
                        "(Slurm) or run it on this machine (local).", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("stage", choices=["simulate"], help="pipeline stage")
+    s.add_argument("stage", choices=["simulate", "minimize"],
+                   help="simulate: cooling runs; minimize: inherent structures of their frames")
     s.add_argument("--array", help="simulation indices, e.g. 0-19999 or 0-7,12%%4 (default: all)")
     _campaign_args(s)
     s.add_argument("--cluster", default="local", help="cluster profile hpc/clusters/<name>.toml (default local)")
@@ -52,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
                    help="print the sbatch script and the first LAMMPS input; write and submit nothing")
 
     r = sub.add_parser("run", help="run one array task (what the sbatch script calls)")
-    r.add_argument("stage", choices=["simulate"])
+    r.add_argument("stage", choices=["simulate", "minimize"])
     _campaign_args(r)
     r.add_argument("--sims", required=True, help="all simulations of the submission (ranges)")
     r.add_argument("--tasks", type=int, required=True, help="number of array tasks in the submission")
@@ -62,7 +65,16 @@ def parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="done / running / failed / missing simulations of a campaign")
     _campaign_args(st)
-    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--json", action="store_true",
+                    help="machine-readable output, with provenance (spec, template hashes, LAMMPS "
+                         "version) and the seed of every simulation")
+
+    c = sub.add_parser("collect", help="one campaign HDF5 of virtual datasets over the shards (no copy)")
+    _campaign_args(c)
+    c.add_argument("-o", "--output", help="campaign file (default <workdir>/campaign.h5)")
+
+    v = sub.add_parser("verify", help="check every shard: readable, schema, frame counts, checksums")
+    _campaign_args(v)
     return top
 
 
@@ -91,19 +103,38 @@ def _dispatch(args) -> int:
         from .taskcli import run_task
         return run_task(args.stage, args.spec, args.workdir, args.sims, args.tasks, args.ranks,
                         args.task, args.submission)
-    if args.command == "status":
+    if args.command in ("status", "collect", "verify"):
         from .campaign import Campaign
         from .spec import load_spec
-        from .status import stage_status, summary_lines
         campaign = Campaign.of(load_spec(args.spec, args.workdir))
-        st = stage_status(campaign, "simulate")
-        if args.json:
-            print(json.dumps({"campaign": campaign.spec.campaign.name, "workdir": str(campaign.workdir),
-                              "stages": [st.as_dict()]}, indent=1))
-        else:
-            print("\n".join(summary_lines(campaign, st)))
-        return 0
+        return {"status": _status, "collect": _collect, "verify": _verify}[args.command](campaign, args)
     raise AssertionError(args.command)
+
+
+def _status(campaign, args) -> int:
+    from .status import report, stage_status, summary_lines
+    if args.json:
+        print(json.dumps(report(campaign), indent=1))
+        return 0
+    print(f"campaign '{campaign.spec.campaign.name}' ({campaign.workdir})")
+    for stage in ("simulate", "minimize"):
+        print("\n".join(summary_lines(campaign, stage_status(campaign, stage))))
+    return 0
+
+
+def _collect(campaign, args) -> int:
+    from .store import collect
+    print(collect(campaign, args.output))
+    return 0
+
+
+def _verify(campaign, args) -> int:
+    from .verify import verify
+    rep = verify(campaign)
+    for line in rep.problems:
+        print(f"BAD {line}")
+    print(f"verify: {rep.shards} shard(s), {rep.rows_ok} complete row(s) ok, {len(rep.problems)} problem(s)")
+    return 1 if rep.problems else 0
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
-"""What one array task runs (``glasskit run simulate``): its ranks, its shard, its simulations.
+"""What one array task runs (``glasskit run <stage>``): its ranks, its shard, its simulations.
 
-Every rank of the task opens the shard collectively, then runs its own contiguous block of
-simulations one at a time on its own LAMMPS (``COMM_SELF``), writing each frame as it comes.
-A LAMMPS error fails that simulation only: it is recorded (state FAILED, and the message in the
-rank's ``.errors.jsonl``) and the rank goes on with the next one.
+Every rank of the task opens the task's shard collectively, then works through its own
+contiguous block of simulations one at a time on its own LAMMPS (``COMM_SELF``), writing as it
+goes. A LAMMPS error fails that simulation only: it is recorded (state FAILED, and the message
+in the rank's ``.errors.jsonl``) and the rank goes on with the next one.
+
+* simulate: one cooling run per simulation (:class:`glasskit.simulate.CoolingRun`).
+* minimize: every stored frame of the simulation, on one reused instance per rank
+  (:class:`glasskit.minimize.InherentStructures`); frames already minimized by an earlier,
+  interrupted submission are copied over, not recomputed.
 """
 from __future__ import annotations
 
@@ -14,20 +19,24 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from .campaign import Campaign
 from .engine import lammps_version
 from .errors import GlasskitError, LammpsFailure
 from .log import logger
-from .mpi import world as get_world
+from .minimize import InherentStructures
+from .mpi import World, world as get_world
 from .render import template_hashes
 from .seeds import simulation_seeds
-from .shard import FAILED, RUNNING, ShardLayout, ShardWriter
+from .shard import FAILED, RUNNING, MinimizeShard, ShardLayout, ShardWriter, SimulateShard
 from .sharding import ShardPlan
 from .simulate import CoolingRun, ensure_initial, initial_types
+from .store import Location, locate
 
 INJECT_ENV = "GLASSKIT_TEST_INJECT"  # tests: JSON {"<sim index>": "<LAMMPS commands>"}
+WRITERS = {"simulate": SimulateShard, "minimize": MinimizeShard}
 
 
 @dataclass(frozen=True)
@@ -36,57 +45,111 @@ class TaskResult:
     failed: dict[int, str]
 
 
-def run_simulate_task(campaign: Campaign, plan: ShardPlan, task: int, submission: str) -> TaskResult:
-    """Run array task ``task`` of ``plan`` on this process's MPI world; return this rank's results."""
-    w = get_world()
+def open_task(campaign: Campaign, plan: ShardPlan, task: int, submission: str, stage: str,
+              w: World) -> ShardWriter:
+    """Create the task's shard collectively (after making sure the initial configuration exists)."""
     spec = campaign.spec
-    blocks = [b for b in range(plan.ranks_per_task) if b % w.size == w.rank]
     if w.size != plan.ranks_per_task and w.rank == 0:
         logger.info("task %d planned for %d rank(s), running on %d: each rank takes every %d-th block",
                     task, plan.ranks_per_task, w.size, w.size)
     if w.rank == 0:
         ensure_initial(spec, campaign.workdir, w.self_comm)
     w.barrier()
-    data_file = campaign.workdir / "init.data"
     sims = np.asarray(plan.task_sims(task), dtype=np.int64)
     t_cool = spec.t_cool_of(sims)
     layout = ShardLayout(sims, simulation_seeds(spec.campaign.seed, sims), t_cool,
                          max(spec.n_frames(t) for t in t_cool), initial_types(campaign.workdir))
-    path = campaign.shard_path("simulate", submission, task)
-    attrs = dict(spec=spec.text, spec_path=spec.path, stage="simulate", submission=submission,
-                 task=task, lammps_version=w.bcast(lammps_version() if w.rank == 0 else None),
+    attrs = dict(spec=spec.text, spec_path=spec.path, submission=submission, task=task,
+                 lammps_version=w.bcast(lammps_version() if w.rank == 0 else None),
                  templates=json.dumps(template_hashes()), host=socket.gethostname(),
                  pair_shift=spec.system.shift)
-    writer = ShardWriter(path, layout, w, attrs)
-    seeds = dict(zip(layout.sims.tolist(), layout.seeds.tolist()))
-    inject = json.loads(os.environ.get(INJECT_ENV, "{}"))
-    runner = CoolingRun(spec, data_file, w.self_comm)
+    return WRITERS[stage](campaign.shard_path(stage, submission, task), layout, w, attrs)
+
+
+def run_task(campaign: Campaign, plan: ShardPlan, task: int, submission: str, stage: str) -> TaskResult:
+    """Run array task ``task`` of ``plan`` on this process's MPI world; return this rank's results."""
+    if not 0 <= task < plan.n_tasks:
+        raise GlasskitError(f"--task {task} is outside this submission's {plan.n_tasks} array tasks")
+    w = get_world()
+    writer = open_task(campaign, plan, task, submission, stage, w)
+    work = _SimulateWork(campaign, w) if stage == "simulate" else _MinimizeWork(campaign, w)
     done, failed = [], {}
     try:
-        for b in blocks:
+        for b in (b for b in range(plan.ranks_per_task) if b % w.size == w.rank):
             for sim in plan.block(task, b):
+                t0 = time.perf_counter()
                 try:
-                    _one(writer, runner, sim, seeds[sim], int(spec.t_cool_of([sim])[0]),
-                         inject.get(str(sim), ""))
+                    writer.set_state(sim, RUNNING)
+                    work(writer, sim)
+                    writer.mark_done(sim)
                     done.append(sim)
+                    logger.info("%s: simulation %d done (%.1f s)", stage, sim, time.perf_counter() - t0)
                 except LammpsFailure as exc:
                     failed[sim] = exc.message
                     writer.set_state(sim, FAILED)
-                    _record_failure(path, w.rank, sim, exc.message)
-                    logger.error("simulation %d failed: LAMMPS error: %s", sim, exc.message)
+                    _record_failure(writer.path, w.rank, sim, exc.message)
+                    logger.error("%s: simulation %d failed: LAMMPS error: %s", stage, sim, exc.message)
     finally:
+        work.close()
         writer.close()
-    logger.info("task %d rank %d: %d done, %d failed -> %s", task, w.rank, len(done), len(failed), path)
+    logger.info("task %d rank %d: %d done, %d failed -> %s", task, w.rank, len(done), len(failed), writer.path)
     return TaskResult(done, failed)
 
 
-def _one(writer: ShardWriter, runner: CoolingRun, sim: int, seed: int, t_cool: int, inject: str) -> None:
-    t0 = time.perf_counter()
-    writer.set_state(sim, RUNNING)
-    for frame in runner.frames(sim, seed, t_cool, inject=inject):
-        writer.write_frame(sim, frame)
-    writer.mark_done(sim)
-    logger.info("simulation %d done (t_cool %d, %.1f s)", sim, t_cool, time.perf_counter() - t0)
+class _SimulateWork:
+    def __init__(self, campaign: Campaign, w: World):
+        self.spec = campaign.spec
+        self.runner = CoolingRun(self.spec, campaign.workdir / "init.data", w.self_comm)
+        self.inject = json.loads(os.environ.get(INJECT_ENV, "{}"))
+
+    def __call__(self, writer: SimulateShard, sim: int) -> None:
+        seed = int(simulation_seeds(self.spec.campaign.seed, [sim])[0])
+        t_cool = int(self.spec.t_cool_of([sim])[0])
+        for frame in self.runner.frames(sim, seed, t_cool, inject=self.inject.get(str(sim), "")):
+            writer.write_frame(sim, frame)
+
+    def close(self) -> None:
+        pass
+
+
+class _MinimizeWork:
+    def __init__(self, campaign: Campaign, w: World):
+        self.spec = campaign.spec
+        self.frames = locate(campaign, "simulate")
+        self.earlier = locate(campaign, "minimize")
+        self.ism = InherentStructures(self.spec, campaign.workdir / "init.data", w.self_comm)
+
+    def __call__(self, writer: MinimizeShard, sim: int) -> None:
+        src = self.frames.get(sim)
+        if src is None or not src.done:
+            raise LammpsFailure(sim, "no completed simulation to minimize (run glasskit submit simulate first)")
+        n = self.spec.n_frames(int(self.spec.t_cool_of([sim])[0]))
+        with h5py.File(src.path, "r", locking=False) as f:
+            x = f["frames/x"][src.row, :n]
+        have = _copy_earlier(writer, sim, self.earlier.get(sim), n)
+        for k in range(n):
+            if k not in have:
+                pe, snap = self.ism.minimize(x[k].astype(np.float64), sim)
+                writer.write_is(sim, k, pe, snap.xs)
+
+    def close(self) -> None:
+        self.ism.close()
+
+
+def _copy_earlier(writer: MinimizeShard, sim: int, loc: Location | None, n: int) -> set[int]:
+    """Copy inherent structures an earlier (interrupted) submission finished; return their frames."""
+    if loc is None:
+        return set()
+    try:
+        with h5py.File(loc.path, "r", locking=False) as f:
+            done = np.nonzero(f["is/done"][loc.row, :n])[0]
+            for k in done.tolist():
+                writer.write_is(sim, k, float(f["is/pe"][loc.row, k]), f["is/xs"][loc.row, k])
+    except (OSError, KeyError):
+        return set()
+    if done.size:
+        logger.info("minimize %d: %d of %d frames copied from %s", sim, done.size, n, loc.path.name)
+    return set(done.tolist())
 
 
 def _record_failure(shard: Path, rank: int, sim: int, message: str) -> None:
@@ -106,8 +169,3 @@ def read_failures(shard: Path) -> dict[int, str]:
             except (ValueError, KeyError):
                 continue
     return out
-
-
-def check_task(plan: ShardPlan, task: int) -> None:
-    if not 0 <= task < plan.n_tasks:
-        raise GlasskitError(f"--task {task} is outside this submission's {plan.n_tasks} array tasks")

@@ -25,6 +25,7 @@ shards (one rank) use shuffle + gzip. Readers see no difference.
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +53,21 @@ class ShardLayout:
         return int(self.types.shape[0])
 
 
+def frame_crc(*arrays: np.ndarray) -> int:
+    """CRC-32 of the bytes of ``arrays`` (float32 coordinates), stored per frame for verify."""
+    crc = 0
+    for a in arrays:
+        crc = zlib.crc32(np.ascontiguousarray(a, dtype=np.float32).tobytes(), crc)
+    return crc
+
+
 class ShardWriter:
-    """Open (create) a shard on all ranks of ``world``; write rows; close collectively."""
+    """Open (create) a shard on all ranks of ``world``; write rows; close collectively.
+
+    Subclasses add their stage's datasets in :meth:`_create_data`.
+    """
+
+    stage = ""
 
     def __init__(self, path: Path, layout: ShardLayout, world: World, attrs: dict):
         self.path, self.layout, self.world = Path(path), layout, world
@@ -65,49 +79,37 @@ class ShardWriter:
         else:
             self.f = h5py.File(self.path, "w")
         attrs = dict(attrs, created=world.bcast(time.strftime("%Y-%m-%dT%H:%M:%S%z")),
-                     glasskit_version=__version__, ranks=world.size,
+                     glasskit_version=__version__, ranks=world.size, stage=self.stage,
                      driver="mpio" if self.mpio else "sec2")
         for key, value in attrs.items():
             self.f.attrs[key] = value
-        self._create()
+        self._create_rows()
+        self._create_data(len(layout.sims), max(layout.n_frames, 1), layout.n_atoms)
         self.row = {int(s): i for i, s in enumerate(layout.sims)}
         self.f.flush()
 
-    def _create(self) -> None:
-        L, f = self.layout, self.f
-        S, F, N = len(L.sims), max(L.n_frames, 1), L.n_atoms
-        big = {} if self.mpio else dict(compression="gzip", compression_opts=1, shuffle=True)
-        sims = {"index": L.sims, "seed": L.seeds, "t_cool": L.t_cool}
-        for name, values in sims.items():
+    def _create_rows(self) -> None:
+        L, f, S = self.layout, self.f, len(self.layout.sims)
+        for name, values in {"index": L.sims, "seed": L.seeds, "t_cool": L.t_cool}.items():
             ds = f.create_dataset(f"sim/{name}", shape=(S,), dtype="i8")
             if self.world.rank == 0:
                 ds[...] = values
         f.create_dataset("sim/state", shape=(S,), dtype="i1", fillvalue=PENDING)
         f.create_dataset("sim/done", shape=(S,), dtype=bool, fillvalue=False)
-        f.create_dataset("frames/step", shape=(S, F), dtype="i8", fillvalue=-1)
-        f.create_dataset("frames/T", shape=(S, F), dtype="f8", fillvalue=np.nan)
-        f.create_dataset("frames/pe", shape=(S, F), dtype="f8", fillvalue=np.nan)
-        f.create_dataset("frames/temp", shape=(S, F), dtype="f8", fillvalue=np.nan)
-        for name in ("xs", "x"):
-            f.create_dataset(f"frames/{name}", shape=(S, F, N, 2), dtype="f4",
-                             chunks=(1, 1, N, 2), fillvalue=np.nan, **big)
-        ds = f.create_dataset("frames/type", shape=(N,), dtype="i1")
-        if self.world.rank == 0:
-            ds[...] = L.types
+
+    def _create_data(self, S: int, F: int, N: int) -> None:
+        raise NotImplementedError
+
+    def _coords(self, name: str, S: int, F: int, N: int) -> None:
+        """(S, F, N, 2) float32, one chunk per frame; shuffle+gzip+fletcher32 when serial."""
+        filters = {} if self.mpio else dict(compression="gzip", compression_opts=1, shuffle=True,
+                                            fletcher32=True)
+        self.f.create_dataset(name, shape=(S, F, N, 2), dtype="f4", chunks=(1, 1, N, 2),
+                              fillvalue=np.nan, **filters)
 
     def set_state(self, sim: int, state: int) -> None:
         self.f["sim/state"][self.row[sim]] = state
         self._sync()
-
-    def write_frame(self, sim: int, frame) -> None:
-        """Store one :class:`glasskit.simulate.Frame` of simulation ``sim``."""
-        r, k = self.row[sim], frame.k - 1
-        self.f["frames/xs"][r, k] = frame.snap.xs
-        self.f["frames/x"][r, k] = frame.snap.x
-        self.f["frames/step"][r, k] = frame.step
-        self.f["frames/T"][r, k] = frame.T
-        self.f["frames/pe"][r, k] = frame.pe
-        self.f["frames/temp"][r, k] = frame.temp
 
     def mark_done(self, sim: int) -> None:
         """Flag a row complete: written after (and flushed after) all its frames."""
@@ -125,6 +127,56 @@ class ShardWriter:
 
     def close(self) -> None:
         self.f.close()  # collective under mpio
+
+
+class SimulateShard(ShardWriter):
+    stage = "simulate"
+
+    def _create_data(self, S: int, F: int, N: int) -> None:
+        f = self.f
+        f.create_dataset("frames/step", shape=(S, F), dtype="i8", fillvalue=-1)
+        for name in ("T", "pe", "temp"):
+            f.create_dataset(f"frames/{name}", shape=(S, F), dtype="f8", fillvalue=np.nan)
+        f.create_dataset("frames/crc", shape=(S, F), dtype="u4", fillvalue=0)
+        self._coords("frames/xs", S, F, N)
+        self._coords("frames/x", S, F, N)
+        ds = f.create_dataset("frames/type", shape=(N,), dtype="i1")
+        if self.world.rank == 0:
+            ds[...] = self.layout.types
+
+    def write_frame(self, sim: int, frame) -> None:
+        """Store one :class:`glasskit.simulate.Frame` of simulation ``sim``."""
+        r, k, f = self.row[sim], frame.k - 1, self.f
+        f["frames/xs"][r, k] = frame.snap.xs
+        f["frames/x"][r, k] = frame.snap.x
+        f["frames/step"][r, k] = frame.step
+        f["frames/T"][r, k] = frame.T
+        f["frames/pe"][r, k] = frame.pe
+        f["frames/temp"][r, k] = frame.temp
+        f["frames/crc"][r, k] = frame_crc(frame.snap.xs, frame.snap.x)
+
+
+class MinimizeShard(ShardWriter):
+    """Inherent structures: ``/is/pe`` (S, F) float64, ``/is/xs`` (S, F, N, 2) float32,
+    ``/is/done`` (S, F) bool (per frame, written after its data), ``/is/crc`` (S, F) uint32."""
+
+    stage = "minimize"
+
+    def _create_data(self, S: int, F: int, N: int) -> None:
+        self.f.create_dataset("is/pe", shape=(S, F), dtype="f8", fillvalue=np.nan)
+        self.f.create_dataset("is/done", shape=(S, F), dtype=bool, fillvalue=False)
+        self.f.create_dataset("is/crc", shape=(S, F), dtype="u4", fillvalue=0)
+        self._coords("is/xs", S, F, N)
+
+    def write_is(self, sim: int, k: int, pe: float, xs: np.ndarray) -> None:
+        """Store the inherent structure of frame index ``k`` (0-based) and flag it done."""
+        r, f = self.row[sim], self.f
+        f["is/xs"][r, k] = xs
+        f["is/pe"][r, k] = pe
+        f["is/crc"][r, k] = frame_crc(xs)
+        self._sync()
+        f["is/done"][r, k] = True
+        self._sync()
 
 
 def read_rows(path: Path) -> dict:

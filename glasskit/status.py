@@ -7,16 +7,21 @@ local executor's process still alive) owns it; *missing* otherwise.
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from .arrayspec import format_ranges, parse_array
 from .campaign import Campaign
 from .executors import LocalExecutor, SlurmExecutor
 from .cluster import load_cluster
+from .seeds import simulation_seeds
 from .errors import GlasskitError
+from .store import locate
 from .run import read_failures
 from .shard import FAILED, RUNNING, read_rows
 from .sharding import plan as make_plan
@@ -30,6 +35,8 @@ class StageStatus:
     running: set[int] = field(default_factory=set)
     failed: dict[int, str] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
+    frames_done: int | None = None  # minimize: inherent structures done / frames simulated
+    frames_total: int | None = None
 
     @property
     def missing(self) -> set[int]:
@@ -42,7 +49,9 @@ class StageStatus:
                 "done": format_ranges(self.done), "running": format_ranges(self.running),
                 "missing": format_ranges(self.missing),
                 "failed": {str(k): v for k, v in sorted(self.failed.items())},
-                "unreadable_shards": self.unreadable}
+                "unreadable_shards": self.unreadable,
+                **({"frames": {"done": self.frames_done, "total": self.frames_total}}
+                   if self.frames_total is not None else {})}
 
 
 def _active_sims(campaign: Campaign, stage: str) -> tuple[set[int], set[str]]:
@@ -94,14 +103,32 @@ def stage_status(campaign: Campaign, stage: str = "simulate") -> StageStatus:
     for idx, (_, state, err) in attempts.items():
         if idx not in st.done and idx not in st.running:
             st.failed[idx] = err
+    if stage == "minimize":
+        _count_frames(campaign, st)
     return st
+
+
+def _count_frames(campaign: Campaign, st: StageStatus) -> None:
+    """Frame-level progress of minimize: frames with an inherent structure / frames simulated."""
+    spec = campaign.spec
+    simulated = sorted(stage_status(campaign, "simulate").done)
+    st.frames_total = int(sum(spec.n_frames(t) for t in spec.t_cool_of(simulated))) if simulated else 0
+    done = 0
+    for sim, loc in locate(campaign, "minimize").items():
+        try:
+            with h5py.File(loc.path, "r", locking=False) as f:
+                done += int(f["is/done"][loc.row].sum())
+        except (OSError, KeyError):
+            continue
+    st.frames_done = done
 
 
 def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
     c = st.as_dict()["counts"]
-    lines = [f"campaign '{campaign.spec.campaign.name}' ({campaign.workdir}), stage {st.stage}: "
-             f"{st.n_sims} simulations: done {c['done']}, running {c['running']}, "
+    lines = [f"{st.stage}: {st.n_sims} simulations: done {c['done']}, running {c['running']}, "
              f"failed {c['failed']}, missing {c['missing']}"]
+    if st.frames_total is not None:
+        lines.append(f"  frames minimized: {st.frames_done} of {st.frames_total} simulated")
     for name in ("running", "missing"):
         sims = getattr(st, name)
         if sims and len(sims) < st.n_sims:
@@ -115,7 +142,33 @@ def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
     return lines
 
 
-def done_sims(campaign: Campaign, stage: str) -> np.ndarray:
-    return np.array(sorted(stage_status(campaign, stage).done), dtype=np.int64)
 
 
+
+
+def provenance(campaign: Campaign, stage: str) -> list[dict]:
+    """Distinct (spec, templates, LAMMPS, glasskit) combinations that wrote a stage's shards."""
+    seen: dict[tuple, dict] = {}
+    for path in campaign.shards(stage):
+        try:
+            with h5py.File(path, "r", locking=False) as f:
+                a = f.attrs
+                key = (str(a.get("spec", "")), str(a.get("templates", "")), str(a.get("lammps_version", "")),
+                       str(a.get("glasskit_version", "")))
+        except OSError:
+            continue
+        entry = seen.setdefault(key, {"spec": key[0], "templates": json.loads(key[1] or "{}"),
+                                      "lammps_version": key[2], "glasskit_version": key[3], "shards": 0})
+        entry["shards"] += 1
+    return list(seen.values())
+
+
+def report(campaign: Campaign) -> dict:
+    """Everything ``glasskit status --json`` prints."""
+    stages = [stage_status(campaign, s) for s in ("simulate", "minimize")]
+    spec = campaign.spec
+    done = sorted(stages[0].done)
+    return {"campaign": spec.campaign.name, "workdir": str(campaign.workdir), "spec": spec.path,
+            "stages": [s.as_dict() for s in stages],
+            "seeds": {str(i): int(s) for i, s in zip(done, simulation_seeds(spec.campaign.seed, done))},
+            "provenance": {s: provenance(campaign, s) for s in ("simulate", "minimize")}}

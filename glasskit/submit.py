@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
 import sys
 import time
@@ -24,11 +25,12 @@ from .log import logger
 from .render import SAFE_PATH, render
 from .seeds import simulation_seeds
 from .sharding import ShardPlan, plan as make_plan
+from .minimize import minimize_input
 from .simulate import cool_input, ensure_initial
 from .spec import Spec, load_spec
 from .status import stage_status
 
-STAGES = ("simulate",)
+STAGES = ("simulate", "minimize")
 
 
 @dataclass
@@ -69,6 +71,16 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
         raise GlasskitError(f"--ranks {ranks} must be >= 1")
     st = stage_status(campaign, stage)
     todo = [i for i in requested if i not in st.done and i not in st.running]
+    if stage == "minimize" and todo:
+        simulated = stage_status(campaign, "simulate").done
+        waiting = [i for i in todo if i not in simulated]
+        if waiting:
+            logger.warning("%d simulation(s) have no completed trajectory yet and are left out of "
+                           "minimize: %s", len(waiting), _short(format_ranges(waiting)))
+        todo = [i for i in todo if i in simulated]
+        if not todo and waiting:
+            raise GlasskitError("none of the requested simulations has a completed trajectory to minimize",
+                                "run glasskit submit simulate for them first")
     if not todo:
         return None
     plan = make_plan(todo, ranks, profile.max_array_size)
@@ -90,10 +102,10 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
                     submission=submission, modules=list(profile.modules), env=[],
                     n_tasks=plan.n_tasks, ranks=ranks, sims=_short(sims),
                     launch=shlex.join(launch), command=shlex.join(command))
-    first = plan.sims[0]
-    first_input = cool_input(spec, campaign.workdir / "init.data", first,
-                             int(simulation_seeds(spec.campaign.seed, [first])[0]),
-                             int(spec.t_cool_of([first])[0]))
+    first, data = plan.sims[0], campaign.workdir / "init.data"
+    first_input = (cool_input(spec, data, first, int(simulation_seeds(spec.campaign.seed, [first])[0]),
+                              int(spec.t_cool_of([first])[0]))
+                   if stage == "simulate" else minimize_input(spec, data))
     job = ArrayJob(stage, submission, plan.n_tasks, ranks, throttle, command, launch, script, log_dir, profile)
     return Prepared(campaign, profile, plan, job, first_input, len(requested) - len(todo))
 
@@ -121,7 +133,8 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
                 len(prep.plan.sims), prep.plan.n_tasks, prep.job.ranks, prep.profile.max_array_size)
     if dry_run:
         out(prep.job.script.rstrip("\n"))
-        out(f"\n# ---- first LAMMPS input (simulation {prep.plan.sims[0]}) ----")
+        what = f"simulation {prep.plan.sims[0]}" if stage == "simulate" else "minimizer, reused per frame"
+        out(f"\n# ---- first LAMMPS input ({what}) ----")
         out(prep.first_input.rstrip("\n"))
         logger.info("dry run (%s executor): nothing written, nothing submitted", ex.name)
         return 0
@@ -132,6 +145,7 @@ def _launch(prep: Prepared, ex, spec: Spec) -> int:
     campaign, job = prep.campaign, prep.job
     lammps_class()  # a missing LAMMPS fails here, before anything is written
     _check_writable(campaign.workdir)
+    _check_space(campaign.workdir, estimate_bytes(spec, job.stage, prep.plan.sims))
     ensure_initial(spec, campaign.workdir)
     script_path = campaign.submissions_dir / f"{job.submission}.sbatch"
     campaign.submissions_dir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +162,21 @@ def _launch(prep: Prepared, ex, spec: Spec) -> int:
     if result.get("failed_tasks"):
         return 1
     return 0
+
+
+def estimate_bytes(spec: Spec, stage: str, sims) -> int:
+    """Upper bound of the shard bytes a submission writes (float32 coordinates dominate)."""
+    frames = sum(spec.n_frames(int(t)) for t in spec.t_cool_of(list(sims)))
+    per_frame = spec.system.n_atoms * 2 * 4 * (2 if stage == "simulate" else 1) + 64
+    return frames * per_frame
+
+
+def _check_space(workdir: Path, need: int) -> None:
+    free = shutil.disk_usage(workdir).free
+    if free < need:
+        raise GlasskitError(f"not enough disk space in {workdir}: this submission writes up to "
+                            f"{need / 2**20:.1f} MiB, {free / 2**20:.1f} MiB free",
+                            "free space, choose another --workdir, or submit a smaller --array")
 
 
 def _check_writable(workdir: Path) -> None:

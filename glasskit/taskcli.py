@@ -6,7 +6,7 @@ import re
 from .arrayspec import parse_array
 from .errors import GlasskitError
 from .campaign import Campaign
-from .run import check_task, run_simulate_task
+from .run import run_task as run_stage_task
 from .sharding import ShardPlan
 from .spec import load_spec
 
@@ -18,6 +18,5 @@ def run_task(stage: str, spec_path: str, workdir: str | None, sims: str, n_tasks
         raise GlasskitError(f"invalid --submission {submission!r}", "it is written by glasskit submit")
     campaign = Campaign.of(load_spec(spec_path, workdir))
     plan = ShardPlan(parse_array(sims).indices, n_tasks, ranks)
-    check_task(plan, task)
-    result = run_simulate_task(campaign, plan, task, submission)
+    result = run_stage_task(campaign, plan, task, submission, stage)
     return 1 if result.failed else 0

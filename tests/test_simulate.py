@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from glasskit.campaign import Campaign
-from glasskit.run import run_simulate_task
+from glasskit.run import run_task
 from glasskit.shard import DONE
 from glasskit.sharding import plan
 from glasskit.simulate import CoolingRun, ensure_initial, initial_types
@@ -68,7 +68,7 @@ def test_same_seed_same_trajectory_different_seed_different(campaign):
 
 def test_one_task_writes_a_complete_shard(campaign):
     p = plan(range(3), 1, 1)
-    result = run_simulate_task(campaign, p, 0, "sub-test")
+    result = run_task(campaign, p, 0, "sub-test", "simulate")
     assert sorted(result.done) == [0, 1, 2] and not result.failed
     with h5py.File(campaign.shard_path("simulate", "sub-test", 0)) as f:
         assert list(f["sim/index"]) == [0, 1, 2]
