@@ -1,0 +1,118 @@
+"""Minimize, collect (virtual datasets), the reader API, verify: on a real tiny campaign."""
+import os
+import shutil
+import subprocess
+
+import h5py
+import numpy as np
+import pytest
+
+from glasskit.campaign import Campaign
+from glasskit.minimize import InherentStructures
+from glasskit.spec import load_spec
+from glasskit.status import stage_status
+from glasskit.store import locate, open_campaign
+from glasskit.verify import verify
+
+from conftest import ROOT, glasskit, write_spec
+
+
+@pytest.fixture(scope="module")
+def done_campaign(tmp_path_factory):
+    """4 simulated + minimized simulations (2 slow, 2 fast), over two submissions each."""
+    tmp = tmp_path_factory.mktemp("store")
+    spec = write_spec(tmp / "s.toml", tmp / "c", runs=((2, 1000), (2, 200)))
+    for stage, arrays in (("simulate", ["0-1", "2-3"]), ("minimize", ["0-2", "3"])):
+        for a in arrays:
+            glasskit("submit", stage, "--spec", spec, "--array", a, "--executor", "local", check=True)
+    return Campaign.of(load_spec(spec))
+
+
+def test_minimized_energies_are_below_the_frames_and_reproducible(done_campaign):
+    c = done_campaign
+    loc = locate(c, "simulate")[0]
+    with h5py.File(loc.path) as f:
+        x, pe = f["frames/x"][loc.row], f["frames/pe"][loc.row]
+    with InherentStructures(c.spec, c.workdir / "init.data") as ism:
+        first = [ism.minimize(x[k].astype(float))[0] for k in range(3)]
+        again = [ism.minimize(x[k].astype(float))[0] for k in (2, 1, 0)][::-1]
+    with InherentStructures(c.spec, c.workdir / "init.data") as fresh:
+        new = fresh.minimize(x[1].astype(float))[0]
+    assert first == again and first[1] == new  # a reused instance = a fresh one, bit for bit
+    assert all(e < p for e, p in zip(first, pe[:3]))
+    mloc = locate(c, "minimize")[0]
+    with h5py.File(mloc.path) as f:
+        assert f["is/pe"][mloc.row, :3].tolist() == first
+
+
+def test_collect_builds_virtual_datasets_equal_to_the_shards(done_campaign, tmp_path):
+    c = done_campaign
+    out = glasskit("collect", "--spec", c.spec.path, check=True).stdout.strip()
+    with h5py.File(out) as f:
+        assert f["frames/xs"].is_virtual and f["is/pe"].is_virtual
+        assert f["frames/xs"].shape == (4, 10, 120, 2)
+        assert f["sim/done"][:].all()
+        for sim, loc in locate(c, "simulate").items():
+            with h5py.File(loc.path) as s:
+                n = s["frames/xs"].shape[1]
+                assert np.array_equal(f["frames/xs"][sim, :n], s["frames/xs"][loc.row], equal_nan=True)
+        assert np.isnan(f["frames/xs"][3, 5]).all()  # fast ramp: 2 frames, the rest is fill
+    # the campaign directory can move: sources are relative to the campaign file
+    moved = tmp_path / "moved"
+    shutil.copytree(c.workdir, moved)
+    code = "import h5py,sys; f=h5py.File(sys.argv[1]); print(float(f['is/pe'][0,0]))"
+    val = subprocess.run([os.sys.executable, "-c", code, str(moved / "campaign.h5")], cwd="/",
+                         capture_output=True, text=True, check=True).stdout
+    with h5py.File(out) as f:
+        assert float(val) == float(f["is/pe"][0, 0]) and np.isfinite(float(val))
+
+
+def test_reader_selects_by_temperature_and_cooling_time(done_campaign):
+    c = done_campaign
+    glasskit("collect", "--spec", c.spec.path, check=True)
+    with open_campaign(c) as r:
+        glass = r.select(T=0.05, t_cool=200, minimized=True)
+        assert sorted(glass.sim.tolist()) == [2, 3] and set(glass.frame.tolist()) == {1}
+        liquid = r.select(T=1.805, t_cool=1000, tol=0.001)
+        assert sorted(liquid.sim.tolist()) == [0, 1] and set(liquid.frame.tolist()) == {0}
+        chunks = list(r.iter_chunks(r.select(t_cool=1000), ("frames/xs", "is/pe"), size=7))
+        assert [len(ch["sim"]) for ch in chunks] == [7, 7, 6]
+        assert chunks[0]["frames/xs"].shape == (7, 120, 2) and chunks[0]["type"].shape == (120,)
+        assert np.isfinite(np.concatenate([ch["is/pe"] for ch in chunks])).all()
+
+
+def test_status_reports_minimize_at_frame_level(done_campaign):
+    st = stage_status(done_campaign, "minimize")
+    assert st.done == {0, 1, 2, 3} and (st.frames_done, st.frames_total) == (24, 24)
+    out = glasskit("status", "--spec", done_campaign.spec.path, "--json", check=True).stdout
+    import json
+    rep = json.loads(out)
+    assert rep["stages"][1]["frames"] == {"done": 24, "total": 24}
+    assert len(set(rep["seeds"].values())) == 4
+    prov = rep["provenance"]["simulate"][0]
+    assert prov["lammps_version"].isdigit() and "lammps/cool.in.j2" in prov["templates"] and prov["shards"] == 4
+
+
+def test_verify_catches_truncation_and_a_flipped_byte(done_campaign, tmp_path):
+    work = tmp_path / "c"
+    shutil.copytree(done_campaign.workdir, work)
+    c = Campaign.of(load_spec(done_campaign.spec.path, workdir=str(work)))
+    assert verify(c).problems == []
+    shards = c.shards("simulate")
+    # truncate one shard
+    data = shards[0].read_bytes()
+    shards[0].write_bytes(data[: len(data) // 2])
+    # flip one byte inside a raw coordinate chunk of another (found through HDF5's chunk index)
+    with h5py.File(shards[-1]) as f:
+        info = f["frames/x"].id.get_chunk_info(0)
+    with open(shards[-1], "r+b") as fh:
+        fh.seek(info.byte_offset + info.size // 2)
+        b = fh.read(1)
+        fh.seek(info.byte_offset + info.size // 2)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    rep = verify(c)
+    text = "\n".join(rep.problems)
+    assert f"{shards[0]}: unreadable" in text
+    assert str(shards[-1]) in text and ("checksum" in text or "unreadable" in text)
+    proc = glasskit("verify", "--spec", c.spec.path, "--workdir", work)
+    assert proc.returncode == 1 and proc.stdout.count("BAD ") == len(rep.problems) >= 2
