@@ -97,9 +97,10 @@ def collect(campaign: Campaign, out: Path | None = None) -> Path:
         f["sim/t_cool"] = t_cool
         f["sim/seed"] = simulation_seeds(spec.campaign.seed, np.arange(S))
         f["sim/done"] = np.isin(np.arange(S), list(where["simulate"]))
+        shapes = _source_shapes({loc.path for locs in where.values() for loc in locs.values()})
         for name, (stage, src, tail, dtype, fill) in _VIRTUAL.items():
             _virtual(f, out.parent, name, src, (S, F) + ((N,) + tail if tail else ()), dtype, fill,
-                     where[stage])
+                     where[stage], shapes)
         first = where["simulate"][min(where["simulate"])]
         with h5py.File(first.path, "r", locking=False) as src:
             f["frames/type"] = src["frames/type"][...]
@@ -109,14 +110,23 @@ def collect(campaign: Campaign, out: Path | None = None) -> Path:
     return out
 
 
-def _virtual(f, base: Path, name, src_name, shape, dtype, fill, locations: dict[int, Location]) -> None:
+def _source_shapes(paths) -> dict[Path, dict[str, tuple]]:
+    """Shapes of the mapped datasets in every source shard, each file opened once."""
+    out = {}
+    for path in paths:
+        with h5py.File(path, "r", locking=False) as sf:
+            out[path] = {src: sf[src].shape for _, src, *_ in _VIRTUAL.values() if src in sf}
+    return out
+
+
+def _virtual(f, base: Path, name, src_name, shape, dtype, fill, locations: dict[int, Location],
+             shapes: dict[Path, dict[str, tuple]]) -> None:
     layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
     by_shard: dict[Path, list[tuple[int, int]]] = {}
     for sim, loc in sorted(locations.items()):
         by_shard.setdefault(loc.path, []).append((sim, loc.row))
     for path, pairs in by_shard.items():
-        with h5py.File(path, "r", locking=False) as sf:
-            src_shape = sf[src_name].shape
+        src_shape = shapes[path][src_name]
         rel = os.path.relpath(path, base)  # relative: the campaign directory can move
         vs = h5py.VirtualSource(rel, src_name, shape=src_shape)
         Fs = min(src_shape[1], shape[1])
