@@ -73,6 +73,17 @@ def parser() -> argparse.ArgumentParser:
     _campaign_args(c)
     c.add_argument("-o", "--output", help="campaign file (default <workdir>/campaign.h5)")
 
+    d = sub.add_parser("dataset", help="datasets 1-6: images, graphs and metadata from the campaign file")
+    dsub = d.add_subparsers(dest="action", required=True, metavar="ACTION")
+    db = dsub.add_parser("build", help="build dataset N (jobs/datasets.toml) from <workdir>/campaign.h5")
+    db.add_argument("number", type=int, help="dataset number (1-6)")
+    _campaign_args(db)
+    db.add_argument("--images", action="store_true", help="render PNG images (default: images and graphs)")
+    db.add_argument("--graphs", action="store_true", help="build torch-geometric graphs")
+    db.add_argument("--datasets", default="jobs/datasets.toml", help="dataset definitions")
+    db.add_argument("--renderer", choices=["fast", "matplotlib"], help="override [build] renderer")
+    db.add_argument("--workers", type=int, help="processes (default: one per core)")
+
     v = sub.add_parser("verify", help="check every shard: readable, schema, frame counts, checksums")
     _campaign_args(v)
     return top
@@ -103,11 +114,12 @@ def _dispatch(args) -> int:
         from .taskcli import run_task
         return run_task(args.stage, args.spec, args.workdir, args.sims, args.tasks, args.ranks,
                         args.task, args.submission)
-    if args.command in ("status", "collect", "verify"):
+    if args.command in ("status", "collect", "verify", "dataset"):
         from .campaign import Campaign
         from .spec import load_spec
         campaign = Campaign.of(load_spec(args.spec, args.workdir))
-        return {"status": _status, "collect": _collect, "verify": _verify}[args.command](campaign, args)
+        return {"status": _status, "collect": _collect, "verify": _verify,
+                "dataset": _dataset}[args.command](campaign, args)
     raise AssertionError(args.command)
 
 
@@ -125,6 +137,14 @@ def _status(campaign, args) -> int:
 def _collect(campaign, args) -> int:
     from .store import collect
     print(collect(campaign, args.output))
+    return 0
+
+
+def _dataset(campaign, args) -> int:
+    from .datasets import build
+    both = not (args.images or args.graphs)
+    print(build(campaign, args.number, images=args.images or both, graphs=args.graphs or both,
+                datasets_file=args.datasets, renderer=args.renderer, workers=args.workers))
     return 0
 
 

@@ -104,6 +104,8 @@ def collect(campaign: Campaign, out: Path | None = None) -> Path:
         first = where["simulate"][min(where["simulate"])]
         with h5py.File(first.path, "r", locking=False) as src:
             f["frames/type"] = src["frames/type"][...]
+        with h5py.File(campaign.workdir / "init.h5", "r") as init:
+            f["box"] = init["box"][...]  # (2, 2) [[xlo, xhi], [ylo, yhi]]: fixed under NVT
     os.replace(tmp, out)
     logger.info("collected %d simulated and %d minimized simulations of %d into %s",
                 len(where["simulate"]), len(where["minimize"]), S, out)
@@ -160,6 +162,12 @@ class CampaignReader:
             self.f = h5py.File(self.path, "r", locking=False)
         except OSError as exc:
             raise GlasskitError(f"cannot open {self.path}: {exc}", "re-run glasskit collect") from None
+
+    @property
+    def box(self) -> np.ndarray:
+        """Box side lengths (2,) in sigma (constant: every run is NVT in the same box)."""
+        b = self.f["box"][...]
+        return b[:, 1] - b[:, 0]
 
     def select(self, T: float | None = None, t_cool: int | None = None, tol: float = 0.005,
                minimized: bool = False) -> Selection:
