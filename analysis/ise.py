@@ -7,7 +7,8 @@
 Prints count, mean and standard deviation (epsilon_AA per particle), next to the paper's value
 (SI section I) when the selection is one of its two: T = 0.55 on the t_cool = 2e7 ramp:
 -3.86698 +- 0.00382; T = 0.05 after t_cool = 2e5: -3.86744 +- 0.00288 (N = 4320).
-Writes the values as CSV with --csv.
+Writes the values as CSV with --csv, and a histogram (PNG + PDF, the paper's mean +- sd
+shaded when known) with --plot.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--t-cool", type=int, help="cooling time in MD steps (default: any)")
     ap.add_argument("--tol", type=float, default=0.005, help="|T_frame - T| tolerance (default 0.005)")
     ap.add_argument("--csv", help="write the energies to this CSV file")
+    ap.add_argument("--plot", help="write a histogram figure to this path (.png and .pdf)")
     args = ap.parse_args(argv)
     e = ise(args.campaign, args.T, args.t_cool, args.tol)
     if e.size == 0:
@@ -48,7 +50,25 @@ def main(argv=None) -> int:
     print(line)
     if args.csv:
         np.savetxt(args.csv, e, delimiter=",", header="ise_per_particle", comments="")
+    if args.plot:
+        print("wrote", ", ".join(map(str, histogram(e, args.T, args.t_cool, ref, args.plot))))
     return 0
+
+
+def histogram(e: np.ndarray, T: float, t_cool, ref, path):
+    from glasskit.plotting import figure, save, sci
+    fig, axes = figure()
+    ax = axes[0][0]
+    ax.hist(e, bins=max(5, min(50, e.size // 4)), color="tab:blue", alpha=0.8, label=f"glasskit (n = {e.size})")
+    if ref:
+        ax.axvspan(ref[0] - ref[1], ref[0] + ref[1], color="0.8", zorder=0, label="paper mean ± sd")
+        ax.axvline(ref[0], color="0.3", lw=1)
+    ax.axvline(e.mean(), color="tab:red", lw=1, label="glasskit mean")
+    ax.set_xlabel(r"inherent-structure energy per particle ($\epsilon_{AA}$)")
+    ax.set_ylabel("frames")
+    ax.set_title(f"T = {T}" + (f", $t_{{cool}}$ = {sci(t_cool)}" if t_cool else ""), fontsize=10)
+    ax.legend(frameon=False, fontsize=8)
+    return save(fig, path)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ edge are cut, as in the paper).
 
 :func:`rasterize` draws the same picture with numpy alone (no figure objects): each particle is
 a small anti-aliased disk of matplotlib's marker footprint, composited A first, then B, as
-``scatter`` does. On real frames the two differ by a mean absolute pixel value of about 1-2 %
+``scatter`` does. On real N = 4320 frames the two differ by a mean absolute pixel value of 0.07 %
 (tests/test_images.py states the bound); it is the default for large datasets.
 
 Images are (250, 250, 3) uint8 RGB arrays; row 0 is the top (y = 1 side) of the box.
@@ -75,8 +75,9 @@ def rasterize(xs: np.ndarray, types: np.ndarray, size: int = SIZE_PX, crop: floa
     scale = size / (1 - 2 * crop)
     for t in (1, 2):
         p = xs[types == t]
-        px = (p[:, 0] - crop) * scale - 0.5  # pixel-centre coordinates
-        py = (1 - crop - p[:, 1]) * scale - 0.5
+        # matplotlib snaps each marker to the pixel nearest its display position
+        px = (p[:, 0] - crop) * scale
+        py = (1 - crop - p[:, 1]) * scale
         pad = 2 * h + 1
         alpha = np.zeros((size + 2 * pad, size + 2 * pad))
         cx, cy = np.rint(px).astype(int), np.rint(py).astype(int)

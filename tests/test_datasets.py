@@ -1,0 +1,62 @@
+"""Datasets on a real demo-like campaign: selection, labels, images, graphs, metadata."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from glasskit.campaign import Campaign
+from glasskit.datasets import ClassSpec, load_datasets, resolve_class
+from glasskit.spec import load_spec
+
+from conftest import ROOT, glasskit, write_spec
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ds")
+    spec = write_spec(tmp / "s.toml", tmp / "c", runs=((3, 20000), (3, 200)))
+    glasskit("submit", "simulate", "--spec", spec, "--executor", "local", check=True)
+    glasskit("collect", "--spec", spec, check=True)
+    return Campaign.of(load_spec(spec))
+
+
+def test_paper_definitions_load():
+    build, ds = load_datasets(ROOT / "jobs/datasets.toml")
+    assert sorted(ds) == [1, 2, 3, 4, 5, 6]
+    assert (ds[1].liquid, ds[1].glass) == (ClassSpec(1.99, "slow"), ClassSpec(0.05, "slow"))
+    assert (ds[6].liquid, ds[6].glass) == (ClassSpec(0.55, "slow"), ClassSpec(0.05, "fast"))
+    assert [ds[i].liquid.T for i in (2, 3, 4, 5)] == [1.756, 0.957, 0.55, 0.44]
+
+
+def test_nearest_frame_temperature_is_picked(campaign):
+    assert resolve_class(campaign, ClassSpec(0.55, "slow")) == (pytest.approx(0.54725), 20000)
+    assert resolve_class(campaign, ClassSpec(1.99, "slow")) == (pytest.approx(1.99025), 20000)
+    assert resolve_class(campaign, ClassSpec(0.05, "fast")) == (pytest.approx(0.05), 200)
+
+
+@pytest.mark.parametrize("number, liquid_T, glass_tcool", [(1, 1.99025, 20000), (6, 0.54725, 200)])
+def test_build_writes_labelled_images_graphs_and_metadata(campaign, number, liquid_T, glass_tcool):
+    proc = glasskit("dataset", "build", number, "--spec", campaign.spec.path, check=True)
+    meta_path = proc.stdout.strip()
+    meta = json.loads(open(meta_path).read())
+    assert meta["classes"]["liquid"]["T"] == pytest.approx(liquid_T)
+    assert meta["classes"]["glass"]["t_cool"] == glass_tcool
+    samples = meta["samples"]
+    assert len(samples) == 6 and [s["cls"] for s in samples].count("liquid") == 3
+    keys = {(s["sim"], s["frame"]) for s in samples}
+    assert len(keys) == 6  # no frame in two classes
+    for s in samples:
+        assert s["label"] == ([1, 0] if s["cls"] == "liquid" else [0, 1])
+        assert (campaign.workdir / "datasets" / str(number) / s["image"]).is_file()
+    graphs = torch.load(campaign.workdir / "datasets" / str(number) / "graphs.pt", weights_only=False)
+    assert len(graphs) == 6
+    g = graphs[samples[0]["graph"]]
+    assert g.x.shape[1] == 2 and g.edge_index.shape[0] == 2 and g.num_nodes > 3
+    glass = [s for s in samples if s["cls"] == "glass"]
+    assert all(s["t_cool"] == glass_tcool and s["T"] == pytest.approx(0.05) for s in glass)
+
+
+def test_unknown_dataset_is_a_clear_error(campaign):
+    proc = glasskit("dataset", "build", 9, "--spec", campaign.spec.path)
+    assert proc.returncode == 2 and "no dataset 9" in proc.stderr
