@@ -23,7 +23,8 @@ def save(fig, path: str | Path) -> list[Path]:
     """Write ``path`` as .png and .pdf; returns both paths."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    out = [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    stem = path.with_suffix("") if path.suffix in (".png", ".pdf") else path  # keep "T0.05"
+    out = [stem.parent / (stem.name + ".png"), stem.parent / (stem.name + ".pdf")]
     for p in out:
         fig.savefig(p)
     plt.close(fig)
