@@ -26,10 +26,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spec", default="jobs/demo.toml")
     ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--steps", type=int, help="ramp length in MD steps (default: the spec's slowest)")
     args = ap.parse_args()
     spec = load_spec(args.spec, workdir=tempfile.mkdtemp(prefix="glasskit-bench-"))
     data = ensure_initial(spec, spec.workdir())
-    t_cool = max(g.t_cool for g in spec.campaign.runs)
+    t_cool = args.steps or max(g.t_cool for g in spec.campaign.runs)
+    if args.steps:
+        import dataclasses
+        every = max(1, args.steps // args.frames)
+        spec = dataclasses.replace(spec, protocol=dataclasses.replace(spec.protocol, dump_every=every))
+        t_cool = every * args.frames
     frames = [f.snap.x.astype(float) for f in CoolingRun(spec, data).frames(0, 12345, t_cool)]
     frames = frames[:: max(1, len(frames) // args.frames)][: args.frames]
 
