@@ -14,7 +14,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from glasskit.artificial import nfold_configuration, random_configuration
 from glasskit.images import render_matplotlib, save_png

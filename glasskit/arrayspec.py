@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from .errors import GlasskitError
 
@@ -87,8 +87,3 @@ def check_within(spec: ArraySpec, n_sims: int, campaign: str) -> None:
             f"--array index {bad[0]} is outside campaign '{campaign}' (simulations 0-{n_sims - 1})",
             "check the campaign's [[campaign.runs]] counts or the --spec you meant",
         )
-
-
-def subset(indices: Sequence[int], keep: Iterable[int]) -> tuple[int, ...]:
-    keep = set(keep)
-    return tuple(i for i in indices if i in keep)

@@ -7,7 +7,7 @@ import sys
 
 from . import __version__
 from .errors import GlasskitError, LammpsFailure
-from .log import logger, setup
+from .log import setup
 
 DEFAULT_SPEC = "jobs/simulate.toml"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 from .errors import GlasskitError
 from .paths import CLUSTERS

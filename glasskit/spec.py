@@ -9,7 +9,6 @@ anything is rendered or submitted. All quantities are in LAMMPS ``units lj``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -111,10 +110,6 @@ class Spec:
     minimize: MinimizeSpec
     path: str = ""
     text: str = ""
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:12]
 
     def workdir(self) -> Path:
         return Path(self.campaign.workdir or f"runs/{self.campaign.name}").absolute()

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import h5py
-import numpy as np
 
 from .arrayspec import format_ranges, parse_array
 from .campaign import Campaign

@@ -1,6 +1,4 @@
 """Bad input: one readable line naming the problem and the fix, exit code 2, nothing written."""
-import os
-import sys
 
 import pytest
 

@@ -1,7 +1,6 @@
 """Datasets on a real demo-like campaign: selection, labels, images, graphs, metadata."""
 import json
 
-import numpy as np
 import pytest
 import torch
 

@@ -14,7 +14,7 @@ from glasskit.status import stage_status
 from glasskit.store import locate, open_campaign
 from glasskit.verify import verify
 
-from conftest import ROOT, glasskit, write_spec
+from conftest import glasskit, write_spec
 
 
 @pytest.fixture(scope="module")
