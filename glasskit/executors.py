@@ -35,6 +35,7 @@ class ArrayJob:
     launch: list[str]
     script: str
     log_dir: Path
+    shard_dir: Path
     profile: ClusterProfile
     env: dict[str, str] = field(default_factory=dict)
 
@@ -83,8 +84,8 @@ class SlurmExecutor:
         job_id = proc.stdout.strip().split(";")[0]
         if not re.fullmatch(r"\d+", job_id):
             raise GlasskitError(f"sbatch printed no job id: {proc.stdout!r}")
-        logger.info("submitted Slurm job %s: %d array task(s) x %d rank(s); logs in %s",
-                    job_id, job.n_tasks, job.ranks, job.log_dir)
+        logger.info("submitted Slurm job %s: %d array task(s) x %d rank(s); shards in %s, logs in %s",
+                    job_id, job.n_tasks, job.ranks, job.shard_dir, job.log_dir)
         return {"executor": "slurm", "job_id": job_id, "cluster": job.profile.name}
 
     @staticmethod
@@ -141,7 +142,7 @@ class LocalExecutor:
                     bar.update()
         if failed:
             logger.error("%d of %d task(s) exited non-zero (logs: %s)", len(failed), job.n_tasks, job.log_dir)
-        logger.info("local run finished: shards in %s", job.log_dir.parent.parent / "shards" / job.stage / job.submission)
+        logger.info("local run finished: shards in %s, logs in %s", job.shard_dir, job.log_dir)
         return {"executor": "local", "pid": os.getpid(), "host": socket.gethostname(),
                 "failed_tasks": sorted(failed), "finished": True}
 

@@ -106,7 +106,8 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
     first_input = (cool_input(spec, data, first, int(simulation_seeds(spec.campaign.seed, [first])[0]),
                               int(spec.t_cool_of([first])[0]))
                    if stage == "simulate" else minimize_input(spec, data))
-    job = ArrayJob(stage, submission, plan.n_tasks, ranks, throttle, command, launch, script, log_dir, profile)
+    job = ArrayJob(stage, submission, plan.n_tasks, ranks, throttle, command, launch, script, log_dir,
+                   campaign.shard_dir(stage, submission), profile)
     return Prepared(campaign, profile, plan, job, first_input, len(requested) - len(todo))
 
 
