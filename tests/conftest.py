@@ -51,7 +51,7 @@ def glasskit(*args, env=None, check=False, timeout=600) -> subprocess.CompletedP
 
 @pytest.fixture(scope="session")
 def local_slurm():
-    """The real single-node Slurm of hpc/local-slurm, started and stopped by this session."""
+    """The real single-node Slurm of hpc/local-slurm, started and stopped by this pytest run."""
     if not shutil.which("slurmctld") or os.geteuid() != 0:
         pytest.skip("needs root and Debian's slurm-wlm (bash hpc/setup/install.sh)")
     was_running = (SLURM_DIR / "slurmctld.pid").exists()

@@ -1,4 +1,4 @@
-"""A real Slurm array on the local single-node cluster (hpc/local-slurm), started by the session."""
+"""A real Slurm array on the local single-node cluster (hpc/local-slurm), started by the pytest run."""
 import os
 import signal
 import subprocess
