@@ -47,6 +47,7 @@ def main() -> None:
     print(f"# {len(frames)} frames, N = {spec.system.n_atoms}")
 
     render_matplotlib(frames[0].xs, frames[0].types)  # warm-up (imports, font cache)
+    rasterize(frames[0].xs, frames[0].types)  # warm-up (kernel, palette)
     mpl = rate(render_matplotlib, [(f.xs, f.types) for f in frames])
     fast = rate(rasterize, [(f.xs, f.types) for f in frames])
     diff = np.mean([np.abs(render_matplotlib(f.xs, f.types).astype(float) - rasterize(f.xs, f.types)).mean() / 255

@@ -91,27 +91,25 @@ def rasterize(xs: np.ndarray, types: np.ndarray, size: int = SIZE_PX, crop: floa
               radius_px: float = RADIUS_PX) -> np.ndarray:
     """Fast numpy rendering of the same image as :func:`render_matplotlib`: (size, size, 3) uint8.
 
-    Every marker is the same stamp (matplotlib snaps markers to pixels): per type, one
-    ``np.bincount`` sums log(1 - coverage) of all stamps, and alpha = 1 - exp(sum) is exactly
-    "over" compositing of that type's markers. A, then B, go over white as ``scatter`` draws
-    them, through a 256 x 256 palette of alpha pairs.
+    Every marker is the same stamp (matplotlib snaps markers to pixels): one ``np.bincount``
+    sums log(1 - coverage) of all stamps into an A plane and a B plane, and per plane
+    alpha = 1 - exp(sum) is exactly "over" compositing of that type's markers. A, then B, go
+    over white as ``scatter`` draws them, through a 256 x 256 palette of alpha pairs.
     """
     scale = size / (1 - 2 * crop)
     h = _kernel(radius_px)[1]
     pad = 2 * h  # markers up to h pixels outside the image still reach into it
     full = size + 2 * pad
     offsets, weights, _ = _stamp(radius_px, full)
-    q = []
-    for t in (1, 2):
-        p = xs[types == t]
-        cx = np.rint((p[:, 0] - crop) * scale).astype(np.int64) + pad  # snapped, as matplotlib does
-        cy = np.rint((1 - crop - p[:, 1]) * scale).astype(np.int64) + pad
-        ok = (cx >= h) & (cx < full - h) & (cy >= h) & (cy < full - h)
-        idx = ((cy[ok] * full + cx[ok])[:, None] + offsets).ravel()
-        logs = np.bincount(idx, np.broadcast_to(weights, (ok.sum(), len(weights))).ravel(), minlength=full * full)
-        logs = logs.reshape(full, full)[pad:pad + size, pad:pad + size].astype(np.float32)
-        q.append((np.float32(255.5) - np.float32(255) * np.exp(logs)).astype(np.uint16))
-    rgba = _palette(COLORS[1], COLORS[2])[(q[0] << 8) | q[1]]
+    cx = np.rint((xs[:, 0] - crop) * scale).astype(np.int64) + pad  # snapped, as matplotlib does
+    cy = np.rint((1 - crop - xs[:, 1]) * scale).astype(np.int64) + pad
+    ok = (cx >= h) & (cx < full - h) & (cy >= h) & (cy < full - h) & ((types == 1) | (types == 2))
+    base = cy[ok] * full + cx[ok] + (types[ok] == 2) * (full * full)  # B in the second plane
+    idx = (base[:, None] + offsets).ravel()
+    logs = np.bincount(idx, np.broadcast_to(weights, (base.size, weights.size)).ravel(),
+                       minlength=2 * full * full).reshape(2, full, full)[:, pad:pad + size, pad:pad + size]
+    q = (np.float32(255.5) - np.float32(255) * np.exp(logs.astype(np.float32))).astype(np.uint16)
+    rgba = np.take(_palette(COLORS[1], COLORS[2]), (q[0] << 8) | q[1])
     return rgba.view(np.uint8).reshape(size, size, 4)[..., :3]
 
 
