@@ -70,3 +70,23 @@ def wait_until(predicate, timeout: float, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def job_gone(env: dict, job_id: str) -> bool:
+    """True once Slurm no longer lists job ``job_id`` (all array tasks ended)."""
+    out = subprocess.run(["squeue", "-h", "-j", job_id], capture_output=True, text=True,
+                         env={**os.environ, **env}).stdout
+    return not out.strip()
+
+
+def processes():
+    """(pid, argv, environ entries) of every process we can read."""
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                argv = (d / "cmdline").read_bytes().split(b"\0")[:-1]
+                env = (d / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv:
+                yield int(d.name), [a.decode(errors="replace") for a in argv], env

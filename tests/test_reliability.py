@@ -3,7 +3,6 @@ import os
 import shutil
 import signal
 import subprocess
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -16,19 +15,7 @@ from glasskit.spec import load_spec
 from glasskit.store import open_campaign
 from glasskit.verify import verify
 
-from conftest import GLASSKIT, ROOT, glasskit, wait_until, write_spec
-
-
-def _processes():
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                argv = (d / "cmdline").read_bytes().split(b"\0")[:-1]
-                env = (d / "environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv:
-                yield int(d.name), [a.decode(errors="replace") for a in argv], env
+from conftest import GLASSKIT, ROOT, glasskit, job_gone, processes, wait_until, write_spec
 
 
 def _rows(campaign, stage):
@@ -82,7 +69,7 @@ def test_kill_9_of_one_rank_leaves_a_detectably_incomplete_shard_and_resubmit_re
     try:
         # rank 1 owns simulations 2-3: kill it while simulation 2 is half-way
         wait_until(lambda: any(r["sim/state"][2] == RUNNING for _, r in _rows(c, "simulate")), 120, 0.05)
-        victims = [pid for pid, argv, env in _processes()
+        victims = [pid for pid, argv, env in processes()
                    if sub in argv and argv[0].endswith("python") and b"PMI_RANK=1" in env]
         assert len(victims) == 1
         os.kill(victims[0], signal.SIGKILL)
@@ -134,19 +121,17 @@ def test_kill_9_mid_minimization_on_slurm_then_resubmit_equals_uninterrupted(loc
                 return p
     shard = wait_until(half_way, 120, 0.05)
     task = str(int(shard.stem.split("-")[1]))
-    victims = [pid for pid, argv, _ in _processes()
+    victims = [pid for pid, argv, _ in processes()
                if rec["submission"] in argv and argv[0].endswith("python") and argv[-1] == task]
     assert victims
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not subprocess.run(["squeue", "-h", "-j", rec["job_id"]], capture_output=True,
-                                          text=True, env={**os.environ, **local_slurm}).stdout.strip(), 180, 0.5)
+    wait_until(lambda: job_gone(local_slurm, rec["job_id"]), 180, 0.5)
     before = sum(int(r["is/done"].sum()) for _, r in _rows(b, "minimize"))
     assert 0 < before < 400
     glasskit(*args, env=local_slurm, check=True)
     rec2 = b.records("minimize")[-1]
-    wait_until(lambda: not subprocess.run(["squeue", "-h", "-j", rec2["job_id"]], capture_output=True,
-                                          text=True, env={**os.environ, **local_slurm}).stdout.strip(), 180, 0.5)
+    wait_until(lambda: job_gone(local_slurm, rec2["job_id"]), 180, 0.5)
     log = "".join(p.read_text() for p in b.log_dir(rec2["submission"]).glob("*.out"))
     assert "frames copied" in log  # only the missing frames were minimized again
     assert set(parse_array(rec2["sims"]).indices) <= {0, 1}

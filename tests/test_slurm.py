@@ -1,7 +1,6 @@
 """A real Slurm array on the local single-node cluster (hpc/local-slurm), started by the pytest run."""
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,9 @@ from glasskit.shard import RUNNING, read_rows
 from glasskit.spec import load_spec
 from glasskit.status import stage_status
 
-from conftest import glasskit, wait_until, write_spec
+from conftest import glasskit, job_gone, processes, wait_until, write_spec
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
-
-def _job_gone(env, job_id):
-    out = subprocess.run(["squeue", "-h", "-j", job_id], capture_output=True, text=True,
-                         env={**os.environ, **env}).stdout
-    return not out.strip()
 
 
 def _last(campaign):
@@ -36,7 +29,7 @@ def test_slurm_array_completes_and_status_reads_it(local_slurm, tmp_path):
     assert rec["executor"] == "slurm" and rec["job_id"].isdigit() and rec["n_tasks"] == 5
     first = stage_status(campaign)
     assert len(first.done | first.running) == 5  # queued/running tasks own their simulations
-    wait_until(lambda: _job_gone(local_slurm, rec["job_id"]), timeout=180, interval=0.5)
+    wait_until(lambda: job_gone(local_slurm, rec["job_id"]), timeout=180, interval=0.5)
     st = stage_status(campaign)
     assert st.done == set(range(5)) and not st.failed
     logs = sorted(Path(campaign.log_dir(rec["submission"])).glob(f"{rec['job_id']}_*.out"))
@@ -61,12 +54,12 @@ def test_kill_9_of_a_running_slurm_task_then_resubmit(local_slurm, tmp_path):
             if (rows["state"] == RUNNING).any():
                 return int(path.stem.split("-")[1]) + 1  # +1: task 0 is falsy
     task = wait_until(running_task, timeout=120, interval=0.05) - 1
-    victims = [pid for pid, argv in _processes() if argv[0].endswith("python") and rec["submission"] in argv
+    victims = [pid for pid, argv, _ in processes() if argv[0].endswith("python") and rec["submission"] in argv
                and argv[-1] == str(task)]
     assert victims, "the running task's glasskit process was not found"
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: _job_gone(local_slurm, rec["job_id"]), timeout=180, interval=0.5)
+    wait_until(lambda: job_gone(local_slurm, rec["job_id"]), timeout=180, interval=0.5)
     st = stage_status(campaign)
     assert st.failed and all("interrupted" in e for e in st.failed.values())
     assert st.done | set(st.failed) == set(range(4))
@@ -78,17 +71,7 @@ def test_kill_9_of_a_running_slurm_task_then_resubmit(local_slurm, tmp_path):
     assert rec2["submission"] != rec["submission"]
     from glasskit.arrayspec import parse_array
     assert set(parse_array(rec2["sims"]).indices) == set(range(4)) - before
-    wait_until(lambda: _job_gone(local_slurm, rec2["job_id"]), timeout=180, interval=0.5)
+    wait_until(lambda: job_gone(local_slurm, rec2["job_id"]), timeout=180, interval=0.5)
     final = stage_status(campaign)
     assert final.done == set(range(4)) and not final.failed
 
-
-def _processes():
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                argv = (d / "cmdline").read_bytes().split(b"\0")[:-1]
-            except OSError:
-                continue
-            if argv:
-                yield int(d.name), [a.decode(errors="replace") for a in argv]
