@@ -122,7 +122,8 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
     spec = load_spec(spec_path, workdir)
     profile = load_cluster(cluster)
     ex = get_executor(executor)
-    ex.check(profile)
+    if not dry_run:  # a dry run shows the script even where the scheduler is not reachable
+        ex.check(profile)
     prep = prepare(stage, spec, array, profile, ranks)
     if prep is None:
         logger.info("every requested simulation of '%s' is already done or running: nothing to submit",

@@ -95,3 +95,19 @@ def test_help_teaches():
     proc = glasskit("submit", "--help")
     assert proc.returncode == 0
     assert "--dry-run" in proc.stdout and "MaxArraySize" in proc.stdout and "examples" in proc.stdout
+
+
+def test_dry_run_needs_no_running_scheduler_but_a_submit_does(capsys, tmp_path, monkeypatch):
+    import glasskit.cluster as cluster
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters" / "down.toml").write_text(
+        'name = "down"\nmax_array_size = 1001\nslurm_conf = "/nonexistent/slurm.conf"\n')
+    monkeypatch.setattr(cluster, "CLUSTERS", tmp_path / "clusters")
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/" + name)  # as if sbatch were installed
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "campaign")
+    assert main(["submit", "simulate", "--spec", str(spec), "--cluster", "down", "--executor", "slurm",
+                 "--dry-run"]) == 0
+    assert "#SBATCH --array=0-3" in capsys.readouterr().out
+    code, err = _run(capsys, "submit", "simulate", "--spec", spec, "--cluster", "down", "--executor", "slurm")
+    assert code == 2 and "/nonexistent/slurm.conf" in err[-1] and "hpc/local-slurm/start" in err[-1]
+    assert not (tmp_path / "campaign").exists()
