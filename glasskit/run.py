@@ -115,8 +115,10 @@ class _SimulateWork:
 class _MinimizeWork:
     def __init__(self, campaign: Campaign, w: World):
         self.spec = campaign.spec
-        self.frames = locate(campaign, "simulate")
-        self.earlier = locate(campaign, "minimize")
+        # rank 0 scans the shards once for the whole task (at scale: thousands of files on a
+        # parallel file system), the other ranks receive the index
+        found = (locate(campaign, "simulate"), locate(campaign, "minimize")) if w.rank == 0 else None
+        self.frames, self.earlier = w.bcast(found)
         self.ism = InherentStructures(self.spec, campaign.workdir / "init.data", w.self_comm)
 
     def __call__(self, writer: MinimizeShard, sim: int) -> None:
