@@ -129,8 +129,9 @@ def _status(campaign, args) -> int:
         print(json.dumps(report(campaign), indent=1))
         return 0
     print(f"campaign '{campaign.spec.campaign.name}' ({campaign.workdir})")
-    for stage in ("simulate", "minimize"):
-        print("\n".join(summary_lines(campaign, stage_status(campaign, stage))))
+    sim = stage_status(campaign, "simulate")
+    for st in (sim, stage_status(campaign, "minimize", simulated=sim.done)):
+        print("\n".join(summary_lines(campaign, st)))
     return 0
 
 

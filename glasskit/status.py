@@ -80,7 +80,9 @@ def _active_sims(campaign: Campaign, stage: str) -> tuple[set[int], set[str]]:
     return active, subs
 
 
-def stage_status(campaign: Campaign, stage: str = "simulate") -> StageStatus:
+def stage_status(campaign: Campaign, stage: str = "simulate", simulated: set[int] | None = None) -> StageStatus:
+    """Status of one stage; for minimize, ``simulated`` (the simulate stage's done set) is
+    computed when not given."""
     st = StageStatus(stage, campaign.spec.campaign.n_sims)
     active, active_subs = _active_sims(campaign, stage)
     attempts: dict[int, tuple[str, int, str]] = {}  # sim -> (shard name, state, error) of latest attempt
@@ -102,20 +104,24 @@ def stage_status(campaign: Campaign, stage: str = "simulate") -> StageStatus:
         if idx not in st.done and idx not in st.running:
             st.failed[idx] = err
     if stage == "minimize":
-        _count_frames(campaign, st)
+        if simulated is None:
+            simulated = stage_status(campaign, "simulate").done
+        _count_frames(campaign, st, sorted(simulated))
     return st
 
 
-def _count_frames(campaign: Campaign, st: StageStatus) -> None:
+def _count_frames(campaign: Campaign, st: StageStatus, simulated: list[int]) -> None:
     """Frame-level progress of minimize: frames with an inherent structure / frames simulated."""
     spec = campaign.spec
-    simulated = sorted(stage_status(campaign, "simulate").done)
     st.frames_total = int(sum(spec.n_frames(t) for t in spec.t_cool_of(simulated))) if simulated else 0
+    rows_by_shard: dict = {}
+    for loc in locate(campaign, "minimize").values():
+        rows_by_shard.setdefault(loc.path, []).append(loc.row)
     done = 0
-    for sim, loc in locate(campaign, "minimize").items():
+    for path, rows in rows_by_shard.items():  # each shard opened once
         try:
-            with h5py.File(loc.path, "r", locking=False) as f:
-                done += int(f["is/done"][loc.row].sum())
+            with h5py.File(path, "r", locking=False) as f:
+                done += int(f["is/done"][...][sorted(rows)].sum())
         except (OSError, KeyError):
             continue
     st.frames_done = done
@@ -140,10 +146,6 @@ def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
     return lines
 
 
-
-
-
-
 def provenance(campaign: Campaign, stage: str) -> list[dict]:
     """Distinct (spec, templates, LAMMPS, glasskit) combinations that wrote a stage's shards."""
     seen: dict[tuple, dict] = {}
@@ -163,7 +165,8 @@ def provenance(campaign: Campaign, stage: str) -> list[dict]:
 
 def report(campaign: Campaign) -> dict:
     """Everything ``glasskit status --json`` prints."""
-    stages = [stage_status(campaign, s) for s in ("simulate", "minimize")]
+    sim = stage_status(campaign, "simulate")
+    stages = [sim, stage_status(campaign, "minimize", simulated=sim.done)]
     spec = campaign.spec
     done = sorted(stages[0].done)
     return {"campaign": spec.campaign.name, "workdir": str(campaign.workdir), "spec": spec.path,

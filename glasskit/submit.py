@@ -69,10 +69,10 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
     ranks = ranks or profile.ranks_per_task
     if ranks < 1:
         raise GlasskitError(f"--ranks {ranks} must be >= 1")
-    st = stage_status(campaign, stage)
+    simulated = stage_status(campaign, "simulate").done if stage == "minimize" else None
+    st = stage_status(campaign, stage, simulated=simulated)
     todo = [i for i in requested if i not in st.done and i not in st.running]
     if stage == "minimize" and todo:
-        simulated = stage_status(campaign, "simulate").done
         waiting = [i for i in todo if i not in simulated]
         if waiting:
             logger.warning("%d simulation(s) have no completed trajectory yet and are left out of "
