@@ -31,6 +31,41 @@ def _campaign_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", help="campaign directory (default: [campaign] workdir, or runs/<name>)")
 
 
+TRAIN_EPILOG = """\
+examples:
+  glasskit submit train --model cnn --dataset 1 --spec jobs/demo.toml --executor local
+  glasskit submit train --model dmpnn --dataset 1 --spec jobs/demo.toml --executor local --tasks 2
+  glasskit submit train --model dmpnn --preset model-ii --dataset 6 --cluster local --tasks 2 --dry-run
+  glasskit submit cv --model dmpnn --preset model-i --dataset 1 --spec jobs/demo.toml
+
+Settings come from jobs/models.toml ([cnn], [dmpnn], [train]); --preset applies a [preset.NAME]
+table, --hp key=value any single setting. The run directory runs/<campaign>/models/<run> is named
+from the resolved settings: the same command again skips a finished run and resumes an
+interrupted one from its last epoch checkpoint.
+"""
+
+
+def _launch_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cluster", default="local", help="cluster profile hpc/clusters/<name>.toml (default local)")
+    p.add_argument("--executor", choices=["slurm", "local"],
+                   help="slurm (sbatch) or local (this machine); default: slurm if sbatch exists")
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, choices=["cnn", "dmpnn"], help="which classifier")
+    p.add_argument("--dataset", required=True, type=int, help="dataset number (jobs/datasets.toml)")
+    p.add_argument("--preset", help="a [preset.NAME] of jobs/models.toml (model-i, model-ii, model-iii)")
+    p.add_argument("--hp", action="append", metavar="KEY=VALUE", help="override one setting (repeatable)")
+    _campaign_args(p)
+    _launch_args(p)
+    p.add_argument("--tasks", type=int, default=1, help="DDP processes (GPUs on a GPU cluster; default 1)")
+    p.add_argument("--models", default="jobs/models.toml", help="model settings (default jobs/models.toml)")
+    p.add_argument("--datasets", default="jobs/datasets.toml", help="dataset definitions")
+    p.add_argument("--wait", action="store_true", help="on Slurm, wait for the job and report how it ended")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved settings, the submitit parameters and the sbatch script")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="glasskit", description="LAMMPS glass campaigns on Slurm: "
                                   "simulate, minimize, collect, learn.", epilog=EPILOG,
@@ -39,20 +74,28 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("submit", help="render and submit an array job for a stage",
-                       description="Render the sbatch array script of a stage and submit it "
-                       "(Slurm) or run it on this machine (local).", epilog=EPILOG,
+    s = sub.add_parser("submit", help="render and submit a stage: simulate, minimize, train, cv",
+                       description="Render the job of a stage and submit it (Slurm) or run it on "
+                       "this machine (local).", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("stage", choices=["simulate", "minimize"],
-                   help="simulate: cooling runs; minimize: inherent structures of their frames")
-    s.add_argument("--array", help="simulation indices, e.g. 0-19999 or 0-7,12%%4 (default: all)")
-    _campaign_args(s)
-    s.add_argument("--cluster", default="local", help="cluster profile hpc/clusters/<name>.toml (default local)")
-    s.add_argument("--executor", choices=["slurm", "local"],
-                   help="slurm (sbatch) or local (process pool here); default: slurm if sbatch exists")
-    s.add_argument("--ranks", type=int, help="MPI ranks per array task (default: the profile's ranks_per_task)")
-    s.add_argument("--dry-run", action="store_true",
-                   help="print the sbatch script and the first LAMMPS input; write and submit nothing")
+    stages = s.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for stage, what in (("simulate", "cooling runs of the campaign's simulations"),
+                        ("minimize", "inherent structures of the simulated frames")):
+        st = stages.add_parser(stage, help=what, description=f"Submit {what} as an array job.",
+                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        st.add_argument("--array", help="simulation indices, e.g. 0-19999 or 0-7,12%%4 (default: all)")
+        _campaign_args(st)
+        _launch_args(st)
+        st.add_argument("--ranks", type=int, help="MPI ranks per array task (default: the profile's ranks_per_task)")
+        st.add_argument("--dry-run", action="store_true",
+                        help="print the sbatch script and the first LAMMPS input; write and submit nothing")
+    for stage, what in (("train", "train one CNN or D-MPNN (DDP over --tasks processes, via submitit)"),
+                        ("cv", "three-fold nested cross-validation: one training run per outer fold")):
+        st = stages.add_parser(stage, help=what, description=what[0].upper() + what[1:] + ".",
+                               epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        _train_args(st)
+        if stage == "cv":
+            st.add_argument("--folds", type=int, default=3, help="outer folds K (default 3, the paper's)")
 
     r = sub.add_parser("run", help="run one array task (what the sbatch script calls)")
     r.add_argument("stage", choices=["simulate", "minimize"])
@@ -106,6 +149,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
+    if args.command == "submit" and args.stage in ("train", "cv"):
+        try:
+            from .ml.submit import submit_learning
+        except ImportError as exc:
+            raise GlasskitError(f"training needs the [ml] extra ({exc.name} is not installed)",
+                                "run bash hpc/setup/install.sh, or pip install -e '.[ml]'") from None
+        return submit_learning(args.stage, args.model, args.dataset, preset=args.preset, hp=args.hp,
+                               spec_path=args.spec, workdir=args.workdir, cluster=args.cluster,
+                               executor=args.executor, tasks=args.tasks, models=args.models,
+                               datasets=args.datasets, wait=args.wait, dry_run=args.dry_run,
+                               folds=getattr(args, "folds", 3))
     if args.command == "submit":
         from .submit import submit
         return submit(args.stage, args.spec, args.array, args.cluster, args.executor,
@@ -124,7 +178,7 @@ def _dispatch(args) -> int:
 
 
 def _status(campaign, args) -> int:
-    from .status import report, stage_status, summary_lines
+    from .status import report, stage_status, summary_lines, training_lines
     if args.json:
         print(json.dumps(report(campaign), indent=1))
         return 0
@@ -132,6 +186,7 @@ def _status(campaign, args) -> int:
     sim = stage_status(campaign, "simulate")
     for st in (sim, stage_status(campaign, "minimize", simulated=sim.done)):
         print("\n".join(summary_lines(campaign, st)))
+    print("\n".join(training_lines(campaign.workdir)))
     return 0
 
 

@@ -20,6 +20,7 @@ _PATTERNS = {
     "time": re.compile(r"^(\d+-)?\d+(:\d{2}){0,2}$"),
     "memory_per_rank": re.compile(r"^\d+[KMGT]?$"),
     "slurm_conf": re.compile(r"^[A-Za-z0-9_./-]*$"),
+    "gpu_partition": re.compile(r"^[A-Za-z0-9_.,-]*$"),
 }
 
 
@@ -36,6 +37,8 @@ class ClusterProfile:
     modules: tuple[str, ...] = ()
     launcher: tuple[str, ...] = ("mpiexec.mpich", "-n", "{ranks}")
     slurm_conf: str = ""
+    gpus_per_node: int = 0      # training jobs: one DDP process per GPU (0: CPU nodes, gloo)
+    gpu_partition: str = ""     # partition of GPU jobs (default: ``partition``)
 
     def launch_command(self, ranks: int) -> list[str]:
         """The MPI launcher argv for ``ranks`` ranks (``{ranks}`` substituted)."""
@@ -71,4 +74,7 @@ def load_cluster(name: str) -> ClusterProfile:
     for key in ("cores_per_node", "ranks_per_task", "max_array_size"):
         if key in data and not (isinstance(data[key], int) and data[key] >= 1):
             raise GlasskitError(f"{path}: '{key}' must be a positive integer")
+    gpus = data.get("gpus_per_node", 0)
+    if not (isinstance(gpus, int) and not isinstance(gpus, bool) and 0 <= gpus <= 64):
+        raise GlasskitError(f"{path}: 'gpus_per_node' must be an integer in 0..64")
     return ClusterProfile(**data)

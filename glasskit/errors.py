@@ -22,3 +22,16 @@ class LammpsFailure(RuntimeError):
         self.index = index
         self.message = message
         super().__init__(f"simulation {index}: LAMMPS error: {message}")
+
+
+def script(main) -> int:
+    """Run an ``analysis/`` script's ``main()``: a :class:`GlasskitError` becomes one line on
+    stderr and exit code 2, as in the CLI."""
+    import os
+    import sys
+    try:
+        return main()
+    except GlasskitError as exc:
+        name = os.path.basename(sys.argv[0])
+        print(f"{name}: error: {exc.problem}" + (f" -- {exc.fix}" if exc.fix else ""), file=sys.stderr)
+        return 2

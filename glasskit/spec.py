@@ -189,6 +189,9 @@ def _build(cls, table: Any, source: str, prefix: str):
     return cls(**kwargs)
 
 
+build_table = _build  # for other settings files (jobs/models.toml) that follow the same rules
+
+
 def _coerce(value, hint, source: str, key: str):
     origin = getattr(hint, "__origin__", None)
     if hint is bool:

@@ -146,6 +146,20 @@ def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
     return lines
 
 
+def training_lines(workdir) -> list[str]:
+    """One line per training run under <workdir>/models (empty without runs or without torch)."""
+    try:
+        from .ml.runs import all_states
+    except ImportError:  # the [ml] extra is not installed: no training runs to show
+        return []
+    states = all_states(workdir)
+    if not states:
+        return []
+    counts = {s: sum(r.state == s for r in states) for s in ("done", "running", "interrupted", "failed")}
+    lines = [f"train: {len(states)} run(s): " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+    return lines + [f"  {r.state:<11} {r.run}  {r.detail}" for r in states]
+
+
 def provenance(campaign: Campaign, stage: str) -> list[dict]:
     """Distinct (spec, templates, LAMMPS, glasskit) combinations that wrote a stage's shards."""
     seen: dict[tuple, dict] = {}
@@ -172,4 +186,13 @@ def report(campaign: Campaign) -> dict:
     return {"campaign": spec.campaign.name, "workdir": str(campaign.workdir), "spec": spec.path,
             "stages": [s.as_dict() for s in stages],
             "seeds": {str(i): int(s) for i, s in zip(done, simulation_seeds(spec.campaign.seed, done))},
-            "provenance": {s: provenance(campaign, s) for s in ("simulate", "minimize")}}
+            "provenance": {s: provenance(campaign, s) for s in ("simulate", "minimize")},
+            "training": _training(campaign.workdir)}
+
+
+def _training(workdir) -> list[dict]:
+    try:
+        from .ml.runs import all_states
+    except ImportError:
+        return []
+    return [{"run": r.run, "state": r.state, "detail": r.detail} for r in all_states(workdir)]

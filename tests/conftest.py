@@ -90,3 +90,14 @@ def processes():
                 continue
             if argv:
                 yield int(d.name), [a.decode(errors="replace") for a in argv], env
+
+
+@pytest.fixture(scope="session")
+def ml_campaign(tmp_path_factory):
+    """A collected campaign for the learning tests: 12 slow and 4 fast runs of 120 particles
+    (dataset 1: 24 samples from 12 simulations; dataset 6: 12 + 4)."""
+    tmp = tmp_path_factory.mktemp("ml")
+    spec = write_spec(tmp / "ml.toml", tmp / "campaign", name="ml", runs=((12, 2000), (4, 200)))
+    glasskit("submit", "simulate", "--spec", spec, "--executor", "local", check=True)
+    glasskit("collect", "--spec", spec, check=True)
+    return spec

@@ -25,7 +25,9 @@ PY=${PYTHON:-python3}
 # with exactly these releases.
 MPI4PY_VERSION=4.1.1
 H5PY_VERSION=3.14.0
-APT_PACKAGES=(mpich libhdf5-mpich-dev pkg-config slurm-wlm munge)
+# slurmdbd + mariadb-server: Slurm accounting for the local cluster, so submitit (which polls
+# sacct) sees a killed or failed training job end instead of waiting forever.
+APT_PACKAGES=(mpich libhdf5-mpich-dev pkg-config slurm-wlm munge slurmdbd mariadb-server)
 
 log() { printf '[glasskit install] %s\n' "$*" >&2; }
 
@@ -66,7 +68,13 @@ if ((${#missing[@]})); then
     log "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # keep apt from starting the packaged daemons (mariadb, slurmdbd): hpc/local-slurm starts
+    # its own, on its own ports and data directories
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; own_policy=1; fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if ((own_policy)); then rm -f "$policy"; fi
 fi
 
 # --- 2. virtual environment -------------------------------------------------------------------

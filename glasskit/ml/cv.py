@@ -1,0 +1,126 @@
+"""Three-fold nested cross-validation (ml.md section 5; SI Fig. 5; the authors' code).
+
+Outer: K folds of the dataset's simulations (shuffled with the config's seed; a simulation's
+frames stay in one fold). For fold i the model is trained on the other K - 1 folds, and the
+held-out fold is split 50/50 (by simulation) into validation (epoch selection) and test. The
+hyperparameters of fold i come from ``choose(i, outer_train)``: by default the configured
+preset / ``--hp`` values; a hyperparameter search plugs in there (it sees only the outer-train
+samples, which it splits 80/10/10 itself). Results: ``<workdir>/cv/<cv id>/results.{json,csv}``
+with each fold's AUC, accuracy and chosen hyperparameters, and mean +- sd over folds.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..log import logger
+from . import runs
+from .config import RunConfig
+from .launch import Launcher, TrainTask
+from .samples import SampleTable, kfold, split
+from .submit import Inputs, finish, submit_train
+
+Chooser = Callable[[int, np.ndarray], RunConfig]
+
+
+def outer_splits(table: SampleTable, cfg: RunConfig, K: int = 3) -> list[dict[str, np.ndarray]]:
+    """Per outer fold: sample indices of train (K-1 folds), val and test (halves of the fold)."""
+    folds = kfold(table, K, cfg.train.seed, cfg.train.group_by)
+    out = []
+    for i, held in enumerate(folds):
+        train = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != i]))
+        sub = SampleTable(table.dataset, table.sim[held], table.frame[held], table.label[held],
+                          table.T[held], table.xs[:0], table.types, table.box)
+        val, test = split(sub, (0.5, 0.5), cfg.train.seed + 1 + i, cfg.train.group_by)
+        out.append({"train": train, "val": held[val], "test": held[test]})
+    return out
+
+
+def _pairs(table: SampleTable, idx: np.ndarray) -> list[list[int]]:
+    return [[int(table.sim[i]), int(table.frame[i])] for i in idx]
+
+
+def run_cv(cfg: RunConfig, inputs: Inputs, launcher: Launcher, K: int = 3, dry_run: bool = False,
+           choose: Chooser | None = None, out=print) -> int:
+    """Run the K outer folds (one after another here, as one submitit job array on Slurm) and
+    write the results table; returns the exit code."""
+    from .submit import check_dataset
+    table = check_dataset(inputs, cfg)
+    parts = outer_splits(table, cfg, K)
+    cv_id = "cv-" + runs.run_id(cfg, {"K": K})
+    folds = []
+    for i, p in enumerate(parts):
+        fcfg = choose(i, p["train"]) if choose else cfg
+        folds.append((fcfg, {k: _pairs(table, v) for k, v in p.items()}))
+    if dry_run or launcher.kind == "local":
+        codes = [submit_train(fcfg, inputs, launcher, dry_run, splits=sp, prefix=f"{cv_id}-f{i}-", out=out)[0]
+                 for i, (fcfg, sp) in enumerate(folds)]
+    else:
+        codes = _slurm_array(folds, inputs, launcher, cv_id)
+    if dry_run:
+        return 0
+    return write_results(inputs.campaign.workdir, cv_id, cfg, K, [
+        inputs.campaign.workdir / runs.MODELS_DIR / runs.run_id(fcfg, sp, f"{cv_id}-f{i}-")
+        for i, (fcfg, sp) in enumerate(folds)]) or max(codes)
+
+
+def _slurm_array(folds, inputs: Inputs, launcher: Launcher, cv_id: str) -> list[int]:
+    """Submit the folds as one submitit job array and wait for it."""
+    launcher.check()
+    tasks, dirs = [], []
+    for i, (fcfg, sp) in enumerate(folds):
+        run_dir = inputs.campaign.workdir / runs.MODELS_DIR / runs.run_id(fcfg, sp, f"{cv_id}-f{i}-")
+        if runs.state(run_dir).state == "done":
+            continue
+        run_dir.mkdir(parents=True, exist_ok=True)
+        runs.write_json(run_dir / "config.json", {"config": fcfg.as_dict(), "splits": sp,
+                                                  "campaign": str(inputs.campaign_file)})
+        tasks.append(TrainTask(str(run_dir), fcfg.as_dict(), str(inputs.campaign_file),
+                               str(Path(inputs.spec_path).absolute()), str(Path(inputs.datasets).absolute()),
+                               sp, local=False))
+        dirs.append(run_dir)
+    if not tasks:
+        return [0]
+    ex = launcher.executor(inputs.campaign.workdir / "cv" / cv_id / "submitit")
+    with ex.batch():
+        jobs = [ex.submit(t) for t in tasks]
+    for job, run_dir in zip(jobs, dirs):
+        runs.write_json(run_dir / "run.json", launcher.record(job))
+    logger.info("Slurm job array %s: %d fold(s)", jobs[0].job_id.split("_")[0], len(jobs))
+    return [finish(job, d) for job, d in zip(jobs, dirs)]
+
+
+def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: list[Path]) -> int:
+    """results.json / results.csv of a CV from its fold runs' metrics; 1 if a fold is missing."""
+    rows = []
+    for i, d in enumerate(run_dirs):
+        m = runs.read_json(d / "metrics.json")
+        if not m:
+            logger.error("fold %d has no metrics (%s): re-submit the same command to finish it", i, d)
+            return 1
+        rows.append({"fold": i, "run": d.name, "auc": m["test"]["auc"], "accuracy": m["test"]["accuracy"],
+                     "n_test": m["test"]["n"], "hyperparameters": m["config"]["net"]})
+    auc = np.array([r["auc"] for r in rows])
+    acc = np.array([r["accuracy"] for r in rows])
+    res = {"cv": cv_id, "model": cfg.model, "dataset": cfg.dataset, "K": K, "preset": cfg.preset,
+           "folds": rows, "auc_mean": float(np.nanmean(auc)), "auc_sd": float(np.nanstd(auc, ddof=1)),
+           "accuracy_mean": float(acc.mean()), "accuracy_sd": float(acc.std(ddof=1))}
+    out = Path(workdir) / "cv" / cv_id
+    out.mkdir(parents=True, exist_ok=True)
+    runs.write_json(out / "results.json", res)
+    with open(out / "results.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["fold", "run", "auc", "accuracy", "n_test", "hyperparameters"])
+        for r in rows:
+            w.writerow([r["fold"], r["run"], f"{r['auc']:.6g}", f"{r['accuracy']:.6g}", r["n_test"],
+                        json.dumps(r["hyperparameters"], sort_keys=True)])
+        w.writerow(["mean", "", f"{res['auc_mean']:.6g}", f"{res['accuracy_mean']:.6g}", "", ""])
+        w.writerow(["sd", "", f"{res['auc_sd']:.6g}", f"{res['accuracy_sd']:.6g}", "", ""])
+    logger.info("%d-fold CV of %s on dataset %d: AUC %.4f +- %.4f, accuracy %.4f +- %.4f -> %s", K,
+                cfg.model, cfg.dataset, res["auc_mean"], res["auc_sd"], res["accuracy_mean"],
+                res["accuracy_sd"], out / "results.json")
+    return 0

@@ -1,0 +1,105 @@
+"""Trained runs back from disk, for analysis: the model, its data, its predictions and attention.
+
+:func:`load_run` reads ``<run>/config.json`` and ``<run>/best.pt`` (``weights_only=True``);
+:func:`samples_of` loads a dataset's :class:`~glasskit.ml.samples.SampleTable` from the campaign
+the run was trained on; :func:`scores` and :func:`attention` evaluate it. Everything is on CPU
+unless ``device`` says otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import GlasskitError
+from . import runs
+from .config import RunConfig
+from .featurize import draw_origin, featurize, to_data
+from .samples import ImageSet, SampleTable, load_samples
+from .train import build_model
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    cfg: RunConfig
+    model: torch.nn.Module
+    meta: dict  # config.json: campaign, spec, datasets, splits
+
+    def training_sims(self) -> set[int]:
+        """Simulations whose frames the run trained on (read from predictions' complement)."""
+        sp = self.meta.get("splits")
+        if sp:
+            return {int(s) for s, _ in sp["train"]}
+        import csv
+        held = {int(r["sim"]) for r in csv.DictReader(open(self.run_dir / "predictions.csv"))}
+        table = samples_of(self, self.cfg.dataset)
+        return set(table.sim.tolist()) - held
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
+    run_dir = Path(run_dir)
+    meta = runs.read_json(run_dir / "config.json")
+    if not meta or not (run_dir / "best.pt").is_file():
+        raise GlasskitError(f"{run_dir} is not a trained run (config.json and best.pt are needed)",
+                            "pass a directory under runs/<campaign>/models/ whose status is done")
+    cfg = RunConfig.from_dict(meta["config"])
+    model = build_model(cfg)
+    model.load_state_dict(torch.load(run_dir / "best.pt", map_location=device, weights_only=True))
+    return LoadedRun(run_dir, cfg, model.to(device).eval(), meta)
+
+
+def samples_of(run: LoadedRun, dataset: int | None = None) -> SampleTable:
+    return load_samples(run.meta["campaign"], run.meta["spec"], dataset or run.cfg.dataset, run.meta["datasets"])
+
+
+@torch.no_grad()
+def scores(run: LoadedRun, table: SampleTable, indices=None, seed: int = 0, batch: int = 32) -> np.ndarray:
+    """P(liquid) of ``table[indices]`` (all by default); graphs use one window per sample drawn
+    from (seed, sample)."""
+    from torch_geometric.data import Batch
+    idx = np.arange(len(table)) if indices is None else np.asarray(indices)
+    out = []
+    for start in range(0, len(idx), batch):
+        part = idx[start:start + batch]
+        if run.cfg.model == "cnn":
+            ims = ImageSet(table, part, run.cfg.net.image_px)
+            x = torch.stack([ims[i][0] for i in range(len(part))])
+            out.append(torch.softmax(run.model(x), 1)[:, 0])
+        else:
+            b = Batch.from_data_list([graph(run, table, int(j), seed) for j in part])
+            out.append(torch.sigmoid(run.model(b.x, b.edge_index, b.edge_attr, b.rev, b.batch)))
+    return torch.cat(out).numpy() if out else np.empty(0)
+
+
+def graph(run: LoadedRun, table: SampleTable, j: int, seed: int = 0):
+    net = run.cfg.net
+    origin = draw_origin(np.random.default_rng([seed, j]), net.l_win, net.window)
+    return to_data(featurize(table.xs[j], table.types, table.box, net.l_win, net.k, origin, net.features))
+
+
+@torch.no_grad()
+def attention(run: LoadedRun, table: SampleTable, j: int, seed: int = 0):
+    """(graph, P(liquid), attention (E,) of step T-1) of sample ``j`` in one window."""
+    if run.cfg.model != "dmpnn" or run.cfg.net.depth < 2 or run.cfg.net.attention == "none":
+        raise GlasskitError(f"{run.run_dir.name} has no attention to show",
+                            "pass a D-MPNN run with depth >= 2 and attention on")
+    g = graph(run, table, j, seed)
+    logit, alpha = run.model(g.x, g.edge_index, g.edge_attr, g.rev,
+                             torch.zeros(g.num_nodes, dtype=torch.long), return_attention=True)
+    return g, float(torch.sigmoid(logit)), alpha.numpy()
+
+
+def otsu_cut(values: np.ndarray, bins: int = 64) -> float:
+    """The threshold between the two modes of ``values`` (Otsu: maximal between-class variance),
+    the 'clear trough' of the SI's attention histogram when applied to log weights."""
+    hist, edges = np.histogram(values, bins=bins)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres) / np.maximum(w0, 1)
+    m1 = (np.sum(hist * centres) - np.cumsum(hist * centres)) / np.maximum(w1, 1)
+    between = w0 * w1 * (m0 - m1) ** 2
+    return float(edges[1:][np.argmax(between)])

@@ -1,0 +1,234 @@
+"""Training jobs launched by submitit: N DDP processes here or on Slurm (ml.md section 4).
+
+:class:`TrainTask` is the callable submitit pickles; every task of the job runs it. It joins the
+process group (gloo on CPU, NCCL on GPU) from submitit's ``TorchDistributedEnvironment``, loads
+the dataset's samples from the campaign file, and calls :func:`glasskit.ml.train.train`. It is
+``Checkpointable``: on a Slurm time-out or preemption submitit requeues it and training goes on
+from the last epoch checkpoint in the run directory.
+
+:func:`make_executor` gives ``submitit.LocalExecutor`` (``--executor local``, the embedded
+default where Slurm is absent) or ``submitit.SlurmExecutor`` with the cluster profile's
+partition, GPUs per node and time limit; :func:`sbatch_preview` renders the script submitit
+would submit, for ``--dry-run``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import submitit
+
+from ..cluster import ClusterProfile
+from ..errors import GlasskitError
+from ..log import logger
+from . import runs
+
+LOG_TAIL = 6
+
+
+def minutes(slurm_time: str) -> int:
+    """Slurm time ``[D-]HH:MM:SS`` / ``HH:MM`` / ``MM`` -> whole minutes (at least 1)."""
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", slurm_time)
+    if not m:
+        raise GlasskitError(f"time {slurm_time!r} is not a Slurm time", "use e.g. 01:00:00")
+    d, a, b, c = (int(x) if x else None for x in m.groups())
+    if b is None:
+        total = a  # MM
+    elif c is None:
+        total = a * 60 + b  # HH:MM
+    else:
+        total = a * 60 + b + c / 60
+    return max(1, int(round((d or 0) * 1440 + total)))
+
+
+@dataclass
+class TrainTask(submitit.helpers.Checkpointable):
+    """One training run; ``splits`` maps train/val/test to lists of [sim, frame] (None: the
+    run draws its own split from the config's fractions and seed)."""
+
+    run_dir: str
+    config: dict
+    campaign_file: str
+    spec: str
+    datasets: str
+    splits: dict | None = None
+    local: bool = True
+    threads: int = 0
+
+    def __call__(self) -> dict:
+        from ..log import setup
+        setup()
+        try:
+            return _run(self)
+        except GlasskitError as exc:  # an input problem: one line in the task log, no traceback
+            print(f"glasskit: error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+
+    def checkpoint(self, *args, **kwargs):
+        logger.info("checkpointing %s: it will resume from its last epoch", self.run_dir)
+        return submitit.helpers.DelayedSubmission(self)
+
+
+def _dist_env(local: bool):
+    import torch
+    from .train import Dist
+    try:
+        env = submitit.JobEnvironment()
+        world, rank = env.num_tasks, env.global_rank
+    except RuntimeError:  # called outside submitit (a bench, a test): one process
+        world, rank = 1, 0
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+    if world > 1:
+        denv = submitit.helpers.TorchDistributedEnvironment()
+        if local:
+            denv.master_addr = "127.0.0.1"  # the local executor's hostname need not resolve
+        denv.export(set_cuda_visible_devices=False, overwrite=True)
+        if cuda:
+            torch.cuda.set_device(denv.local_rank % torch.cuda.device_count())
+            device = torch.device("cuda", torch.cuda.current_device())
+        torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
+    return Dist(rank, world, device)
+
+
+def _run(task: TrainTask) -> dict:
+    import numpy as np
+    import torch
+    from .config import RunConfig
+    from .samples import load_samples, split
+    from .train import train
+    cfg = RunConfig.from_dict(task.config)
+    if task.threads:
+        torch.set_num_threads(task.threads)
+    dist = _dist_env(task.local)
+    try:
+        table = load_samples(task.campaign_file, task.spec, cfg.dataset, task.datasets)
+        if task.splits:
+            key = {(int(s), int(f)): i for i, (s, f) in enumerate(zip(table.sim, table.frame))}
+            try:
+                parts = {k: np.array([key[tuple(p)] for p in v], np.int64) for k, v in task.splits.items()}
+            except KeyError as exc:
+                raise GlasskitError(f"sample (sim, frame) {exc.args[0]} of the split is not in dataset "
+                                    f"{cfg.dataset}", "re-collect the campaign or re-submit the CV") from None
+        else:
+            parts = dict(zip(("train", "val", "test"),
+                             split(table, cfg.train.split, cfg.train.seed, cfg.train.group_by)))
+        metrics = train(Path(task.run_dir), cfg, table, parts, dist)
+    finally:
+        if dist.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    return {"run": Path(task.run_dir).name, "test": metrics["test"], "rank": dist.rank}
+
+
+@dataclass
+class Launcher:
+    """Where and how a training job runs: ``local`` (submitit.LocalExecutor) or ``slurm``."""
+
+    kind: str
+    tasks: int
+    profile: ClusterProfile
+    timeout_min: int = 0
+    params: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, executor: str | None, tasks: int, profile: ClusterProfile) -> "Launcher":
+        import shutil
+        if not 1 <= tasks <= 1024:
+            raise GlasskitError(f"--tasks {tasks} must be between 1 and 1024")
+        kind = executor or ("slurm" if shutil.which("sbatch") else "local")
+        if executor is None and kind == "local":
+            logger.info("no Slurm on this machine (sbatch not found): training with submitit's local executor")
+        if kind not in ("local", "slurm"):
+            raise GlasskitError(f"unknown executor {kind!r}", "use --executor slurm or --executor local")
+        timeout = minutes(profile.time)
+        if kind == "local":
+            cores = os.cpu_count() or 1
+            if tasks > cores:
+                raise GlasskitError(f"--tasks {tasks} exceeds the {cores} cores of this machine",
+                                    f"use --tasks {cores} or fewer, or --executor slurm")
+            params = {"tasks_per_node": tasks, "timeout_min": timeout}
+        else:
+            gpus = profile.gpus_per_node
+            if gpus and tasks > gpus:
+                raise GlasskitError(f"--tasks {tasks} exceeds the {gpus} GPUs per node of cluster "
+                                    f"'{profile.name}'", f"use --tasks {gpus} or fewer (one process per GPU)")
+            params = {"ntasks_per_node": tasks, "nodes": 1, "time": timeout, "cpus_per_task": 1,
+                      "mem_per_cpu": profile.memory_per_rank, "job_name": "gk-train",
+                      "srun_args": ["--kill-on-bad-exit=1"]}
+            part = profile.gpu_partition or profile.partition
+            params.update({k: v for k, v in (("partition", part), ("account", profile.account),
+                                             ("gpus_per_node", gpus or None)) if v})
+            if profile.modules:
+                params["setup"] = [f"module load {shlex.quote(m)}" for m in profile.modules]
+        return cls(kind, tasks, profile, timeout, params)
+
+    def executor(self, folder: Path):
+        if self.kind == "local":
+            ex = submitit.LocalExecutor(folder=str(folder))
+        else:
+            if self.profile.slurm_conf:
+                os.environ["SLURM_CONF"] = self.profile.slurm_conf
+            ex = submitit.SlurmExecutor(folder=str(folder), max_num_timeout=3)
+        ex.update_parameters(**self.params)
+        return ex
+
+    def check(self) -> None:
+        if self.kind == "slurm":
+            from ..executors import SlurmExecutor
+            SlurmExecutor().check(self.profile)
+
+    def preview(self, folder: Path) -> str:
+        """What ``--dry-run`` prints: the submitit parameters and, for Slurm, the sbatch script."""
+        lines = [f"# submitit {'SlurmExecutor' if self.kind == 'slurm' else 'LocalExecutor'} "
+                 f"parameters ({self.tasks} DDP process(es))"]
+        lines += [f"#   {k} = {v!r}" for k, v in sorted(self.params.items())]
+        if self.kind == "slurm":
+            from submitit.slurm.slurm import _make_sbatch_string
+            command = f"{shlex.quote(sys.executable)} -u -m submitit.core._submit {shlex.quote(str(folder))}"
+            lines.append(_make_sbatch_string(command=command, folder=str(folder), **self.params))
+        return "\n".join(lines)
+
+    def record(self, job) -> dict:
+        rec = {"executor": self.kind, "job_id": str(job.job_id), "tasks": self.tasks,
+               "host": socket.gethostname(), "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        if self.kind == "slurm":
+            rec.update(cluster=self.profile.name, slurm_conf=self.profile.slurm_conf)
+        return rec
+
+
+def wait(job, run_dir: Path, poll: float = 1.0) -> list | None:
+    """Wait for ``job``; its results, or None after recording why it failed in run.json."""
+    while not job.done():
+        time.sleep(poll)
+    rec = runs.read_json(run_dir / "run.json")
+    try:
+        results = job.results()
+    except (submitit.core.utils.FailedJobError, submitit.core.utils.UncompletedJobError) as exc:
+        reason = _reason(job, str(exc))
+        runs.write_json(run_dir / "run.json", {**rec, "ended": True, "error": reason})
+        return None
+    runs.write_json(run_dir / "run.json", {**rec, "ended": True, "error": ""})
+    return results
+
+
+def _reason(job, fallback: str) -> str:
+    """One line saying why a job failed: a glasskit error line from a task log, else the
+    job's state and the last line of its logs."""
+    lines = []
+    for p in sorted(Path(job.paths.folder).glob(f"{job.job_id}_*_log.*")):
+        try:
+            lines += p.read_text(errors="replace").splitlines()
+        except OSError:
+            pass
+    mine = [ln for ln in lines if ln.startswith("glasskit: error:")]
+    if mine:
+        return mine[-1][len("glasskit: error: "):]
+    state = getattr(job, "state", "?")
+    tail = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("submitit")][-1:]
+    return f"job {job.job_id} ended {state}: {(tail or [fallback.splitlines()[0]])[0][:300]}"

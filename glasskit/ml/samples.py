@@ -1,0 +1,146 @@
+"""A dataset's samples, and the model inputs made from them at load time (ml.md section 2).
+
+:func:`load_samples` turns dataset N of ``jobs/datasets.toml`` into a :class:`SampleTable`: the
+(sim, frame, label) of every sample with its scaled coordinates, read once from the campaign
+HDF5 through :mod:`glasskit.store`. :class:`GraphSet` and :class:`ImageSet` are torch datasets
+over a subset of it: graphs get a fresh random window on every access (seeded by
+(seed, epoch, sample), so a run is reproducible on any number of processes and workers),
+images follow the paper's recipe (:func:`glasskit.images.rasterize`).
+
+Labels: ``label`` is 1 for liquid, 0 for glass. The D-MPNN is trained on it with a sigmoid;
+the CNN on the authors' one-hot [1, 0] liquid / [0, 1] glass (class index ``1 - label``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import GlasskitError
+from .featurize import draw_origin, featurize, to_data
+
+
+@dataclass
+class SampleTable:
+    """M samples of one dataset: ``sim``, ``frame``, ``label`` (1 liquid / 0 glass) and ``T``
+    (M,); ``xs`` (M, N, 2) float32 scaled coordinates; ``types`` (N,); ``box`` (2,) sigma."""
+
+    dataset: int
+    sim: np.ndarray
+    frame: np.ndarray
+    label: np.ndarray
+    T: np.ndarray
+    xs: np.ndarray
+    types: np.ndarray
+    box: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.sim.size)
+
+
+def load_samples(campaign_file: str | Path, spec_path: str | Path, dataset: int,
+                 datasets_file: str | Path = "jobs/datasets.toml") -> SampleTable:
+    """The samples of ``dataset`` from a collected campaign file (see :mod:`glasskit.datasets`)."""
+    from ..campaign import Campaign
+    from ..datasets import load_datasets, select
+    from ..spec import load_spec
+    from ..store import open_campaign
+
+    _, all_ds = load_datasets(datasets_file)
+    if dataset not in all_ds:
+        raise GlasskitError(f"no dataset {dataset} in {datasets_file}", f"defined: {sorted(all_ds)}")
+    campaign = Campaign(load_spec(spec_path), Path(campaign_file).parent)
+    parts = []
+    with open_campaign(campaign_file) as reader:
+        for name, (sel, _, _) in select(campaign, reader, all_ds[dataset]).items():
+            if not len(sel):
+                raise GlasskitError(f"dataset {dataset}: no {name} frames in {campaign_file}",
+                                    "simulate and collect the campaign first")
+            xs = np.concatenate([c["frames/xs"] for c in reader.iter_chunks(sel)])
+            parts.append((sel, xs, int(name == "liquid")))
+        types, box = reader.f["frames/type"][...], reader.box
+    sim = np.concatenate([p[0].sim for p in parts])
+    return SampleTable(dataset, sim, np.concatenate([p[0].frame for p in parts]),
+                       np.concatenate([np.full(len(p[0]), p[2], np.int64) for p in parts]),
+                       np.concatenate([p[0].T for p in parts]), np.concatenate([p[1] for p in parts]),
+                       types, box)
+
+
+def _groups(table: SampleTable, group_by: str) -> np.ndarray:
+    return table.sim if group_by == "simulation" else np.arange(len(table))
+
+
+def split(table: SampleTable, fractions, seed: int, group_by: str = "simulation") -> list[np.ndarray]:
+    """Sample indices of each split (fractions sum to 1); all samples of one group (simulation)
+    fall in the same split. Groups are shuffled with ``seed``; each split gets
+    round(fraction x groups) groups, the first split the remainder."""
+    groups = np.unique(_groups(table, group_by))
+    order = np.random.default_rng(seed).permutation(groups)
+    sizes = [int(round(f * len(groups))) for f in fractions[1:]]
+    sizes = [len(groups) - sum(sizes)] + sizes
+    if min(sizes) < 1:
+        raise GlasskitError(f"dataset {table.dataset}: {len(groups)} {group_by} group(s) cannot fill the "
+                            f"splits {list(fractions)}", "simulate more runs, or use --hp group_by=\"none\"")
+    bounds = np.cumsum([0] + sizes)
+    g = _groups(table, group_by)
+    return [np.nonzero(np.isin(g, order[a:b]))[0] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def kfold(table: SampleTable, K: int, seed: int, group_by: str = "simulation") -> list[np.ndarray]:
+    """K outer folds (sample indices), grouped and shuffled like :func:`split`."""
+    groups = np.unique(_groups(table, group_by))
+    if len(groups) < 2 * K:
+        raise GlasskitError(f"dataset {table.dataset}: {len(groups)} {group_by} group(s) are too few for "
+                            f"{K}-fold cross-validation", f"simulate at least {2 * K} runs per class")
+    order = np.random.default_rng(seed).permutation(groups)
+    g = _groups(table, group_by)
+    return [np.nonzero(np.isin(g, part))[0] for part in np.array_split(order, K)]
+
+
+class GraphSet(Dataset):
+    """Window graphs of ``table[indices]``, a new random window on every access (see
+    :mod:`glasskit.ml.featurize`). Call :meth:`set_epoch` before each epoch."""
+
+    def __init__(self, table: SampleTable, indices, net, seed: int = 0):
+        self.table, self.indices = table, np.asarray(indices, dtype=np.int64)
+        self.net, self.seed, self.epoch = net, int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        j = int(self.indices[i])
+        rng = np.random.default_rng([self.seed, self.epoch, j])
+        origin = draw_origin(rng, self.net.l_win, self.net.window)
+        t = self.table
+        data = to_data(featurize(t.xs[j], t.types, t.box, self.net.l_win, self.net.k, origin,
+                                 self.net.features), y=t.label[j])
+        data.sample = torch.tensor([j])
+        return data
+
+
+class ImageSet(Dataset):
+    """RGB images (3, px, px) float32 in [0, 1] of ``table[indices]`` by the paper's recipe;
+    target: the class index of the one-hot label (0 liquid, 1 glass)."""
+
+    def __init__(self, table: SampleTable, indices, image_px: int = 250):
+        self.table, self.indices, self.px = table, np.asarray(indices, dtype=np.int64), int(image_px)
+
+    def set_epoch(self, epoch: int) -> None:  # images are fixed: nothing to draw
+        pass
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        from ..images import rasterize
+        j = int(self.indices[i])
+        img = rasterize(self.table.xs[j], self.table.types, size=self.px)
+        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(255)
+        return x, torch.tensor(1 - int(self.table.label[j])), torch.tensor(j)

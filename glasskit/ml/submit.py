@@ -1,0 +1,120 @@
+"""``glasskit submit train``: resolve, validate, then launch one training run through submitit.
+
+Everything is checked before anything is written: the model settings, the dataset (both
+classes present, enough simulations for the split), the campaign file, the executor and the
+task count. A run that is already done is not redone; one that is still running is not started
+twice; one that was interrupted resumes from its last epoch checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..campaign import Campaign
+from ..errors import GlasskitError
+from ..log import logger
+from . import runs
+from .config import RunConfig, config_json
+from .launch import Launcher, TrainTask, wait
+
+
+@dataclass
+class Inputs:
+    """Where a training run reads from."""
+
+    campaign: Campaign
+    spec_path: str
+    datasets: str = "jobs/datasets.toml"
+
+    @property
+    def campaign_file(self) -> Path:
+        from ..store import CAMPAIGN_FILE
+        path = self.campaign.workdir / CAMPAIGN_FILE
+        if not path.is_file():
+            raise GlasskitError(f"campaign file {path} does not exist",
+                                f"run glasskit collect --spec {self.spec_path} first")
+        return path
+
+
+def check_dataset(inputs: Inputs, cfg: RunConfig):
+    """The dataset's sample table without coordinates' copies made twice: loads it once, checks
+    that both classes exist and that the configured split can be drawn. Returns the table."""
+    from .samples import load_samples, split
+    table = load_samples(inputs.campaign_file, inputs.spec_path, cfg.dataset, inputs.datasets)
+    split(table, cfg.train.split, cfg.train.seed, cfg.train.group_by)
+    return table
+
+
+def submit_train(cfg: RunConfig, inputs: Inputs, launcher: Launcher, dry_run: bool = False,
+                 wait_for_it: bool | None = None, splits: dict | None = None, prefix: str = "",
+                 out=print) -> tuple[int, Path]:
+    """Launch (or resume) one run; returns (exit code, run directory). Local runs are waited
+    for; Slurm runs only with ``wait_for_it``."""
+    rid = runs.run_id(cfg, splits, prefix)
+    run_dir = inputs.campaign.workdir / runs.MODELS_DIR / rid
+    st = runs.state(run_dir)
+    if st.state == "done":
+        logger.info("run %s is already done (%s): nothing to submit", rid, st.detail)
+        return 0, run_dir
+    if st.state == "running":
+        logger.info("run %s is already running (%s): not started twice", rid, st.detail)
+        return 0, run_dir
+    if splits is None:
+        check_dataset(inputs, cfg)
+    if dry_run:
+        out(f"# run {rid} -> {run_dir}")
+        out(config_json(cfg))
+        out(launcher.preview(run_dir / "submitit"))
+        logger.info("dry run: nothing written, nothing submitted")
+        return 0, run_dir
+    launcher.check()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_json(run_dir / "config.json", {"config": cfg.as_dict(), "campaign": str(inputs.campaign_file),
+                                              "spec": str(Path(inputs.spec_path).absolute()),
+                                              "datasets": str(Path(inputs.datasets).absolute()),
+                                              "splits": splits})
+    if st.state == "interrupted":
+        logger.info("run %s resumes: %s", rid, st.detail)
+    task = TrainTask(str(run_dir), cfg.as_dict(), str(inputs.campaign_file),
+                     str(Path(inputs.spec_path).absolute()), str(Path(inputs.datasets).absolute()),
+                     splits, local=launcher.kind == "local", threads=_threads(launcher))
+    job = launcher.executor(run_dir / "submitit").submit(task)
+    runs.write_json(run_dir / "run.json", launcher.record(job))
+    logger.info("%s job %s: run %s, %d process(es); logs in %s", launcher.kind, job.job_id, rid,
+                launcher.tasks, run_dir / "submitit")
+    if launcher.kind == "slurm" and not wait_for_it:
+        return 0, run_dir
+    return finish(job, run_dir), run_dir
+
+
+def finish(job, run_dir: Path) -> int:
+    """Wait for ``job``; 0 when it wrote its metrics, else 1 with the reason logged."""
+    if wait(job, run_dir) is None or not (run_dir / "metrics.json").is_file():
+        logger.error("run %s failed: %s", run_dir.name, runs.state(run_dir).detail)
+        return 1
+    logger.info("run %s done: %s (outputs in %s)", run_dir.name, runs.state(run_dir).detail, run_dir)
+    return 0
+
+
+def _threads(launcher: Launcher) -> int:
+    """Intra-op threads per process for local runs, so N processes do not oversubscribe."""
+    import os
+    return max(1, (os.cpu_count() or 1) // launcher.tasks) if launcher.kind == "local" else 0
+
+
+def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=None, spec_path: str,
+                    workdir=None, cluster="local", executor=None, tasks=1, models="jobs/models.toml",
+                    datasets="jobs/datasets.toml", wait=False, dry_run=False, folds=3, out=print) -> int:
+    """``glasskit submit train|cv``: validate everything, then launch; returns the exit code."""
+    from ..cluster import load_cluster
+    from ..spec import load_spec
+    from .config import load_models, parse_overrides, resolve
+    cfg = resolve(load_models(models), model, dataset, preset, parse_overrides(hp))
+    inputs = Inputs(Campaign.of(load_spec(spec_path, workdir)), spec_path, datasets)
+    launcher = Launcher.of(executor, tasks, load_cluster(cluster))
+    if stage == "train":
+        return submit_train(cfg, inputs, launcher, dry_run, wait, out=out)[0]
+    if not 2 <= folds <= 20:
+        raise GlasskitError(f"--folds {folds} must be between 2 and 20")
+    from .cv import run_cv
+    return run_cv(cfg, inputs, launcher, folds, dry_run, out=out)

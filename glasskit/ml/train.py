@@ -1,0 +1,284 @@
+"""Training one model on one split, on one process or as one rank of a DDP job (ml.md section 4).
+
+:func:`train` is what every launcher calls (submitit locally or on Slurm, a CV fold, a bench):
+Adam with the warm-up / exponential-decay schedule, ``epochs`` passes, validation AUC after each
+epoch, the best epoch's weights score the test split. Under ``torch.distributed`` each rank sees
+``batch / world`` samples of every global batch (a ``DistributedSampler`` over one shared
+permutation), gradients are averaged by DDP, predictions are gathered, and rank 0 alone writes::
+
+    <run>/checkpoint.pt   every epoch, atomically (tmp + rename); weights_only=True loadable
+    <run>/best.pt         model weights of the best validation epoch
+    <run>/epochs.csv      epoch, loss, val_auc, val_accuracy, lr, seconds, samples_per_s
+    <run>/predictions.csv sample, sim, frame, T, label (1 liquid), score (P(liquid)), split
+    <run>/metrics.json    resolved config, parameter count, world size, per-epoch history, test
+
+A restarted run resumes after the last finished epoch and ends with the same result as an
+uninterrupted one: every epoch reseeds dropout from (seed, epoch, rank) and windows are drawn
+from (seed, epoch, sample).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ..log import logger
+from .config import RunConfig
+from .samples import GraphSet, ImageSet, SampleTable
+
+CHECKPOINT, BEST, METRICS = "checkpoint.pt", "best.pt", "metrics.json"
+
+
+@dataclass
+class Dist:
+    """This process's place in the job: rank, world size and the device it computes on."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with mid-ranks for ties); NaN if one class is absent."""
+    from scipy.stats import rankdata
+    labels = np.asarray(labels).astype(bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def lr_factor(step: int, steps_per_epoch: int, t) -> float:
+    """Learning rate / lr_max at optimizer ``step``: linear warm-up lr_init -> lr_max over
+    ``warmup_epochs``, then exponential decay reaching lr_final at the last step."""
+    warm = max(1, int(round(t.warmup_epochs * steps_per_epoch))) if t.warmup_epochs > 0 else 0
+    total = max(warm + 1, t.epochs * steps_per_epoch)
+    if step < warm:
+        lr = t.lr_init + (t.lr_max - t.lr_init) * step / warm
+    else:
+        gamma = (t.lr_final / t.lr_max) ** (1.0 / max(1, total - 1 - warm))
+        lr = t.lr_max * gamma ** (step - warm)
+    return lr / t.lr_max
+
+
+def build_model(cfg: RunConfig) -> torch.nn.Module:
+    from .cnn import CNN
+    from .dmpnn import DMPNN
+    from .featurize import NODE_DIM
+    if cfg.model == "cnn":
+        return CNN.from_config(cfg.net)
+    return DMPNN.from_config(cfg.net, NODE_DIM[cfg.net.features])
+
+
+def make_set(cfg: RunConfig, table: SampleTable, indices):
+    if cfg.model == "cnn":
+        return ImageSet(table, indices, cfg.net.image_px)
+    return GraphSet(table, indices, cfg.net, seed=cfg.train.seed)
+
+
+def loader(cfg: RunConfig, dataset, dist: Dist, shuffle: bool) -> DataLoader:
+    """A loader of ``batch / world`` samples per rank over a seeded DistributedSampler."""
+    per_rank = max(1, cfg.batch // dist.world)
+    sampler = DistributedSampler(dataset, num_replicas=dist.world, rank=dist.rank, shuffle=shuffle,
+                                 seed=cfg.train.seed, drop_last=False)
+    kwargs = dict(batch_size=per_rank, sampler=sampler, num_workers=cfg.train.workers,
+                  pin_memory=dist.device.type == "cuda",
+                  persistent_workers=False, prefetch_factor=4 if cfg.train.workers else None)
+    if cfg.model == "dmpnn":
+        from torch_geometric.loader import DataLoader as GraphLoader
+        return GraphLoader(dataset, **kwargs)
+    return DataLoader(dataset, **kwargs)
+
+
+def forward(model, cfg: RunConfig, batch, device):
+    """(scores (B,) = P(liquid), loss terms without penalty, sample ids (B,), batch size)."""
+    if cfg.model == "dmpnn":
+        batch = batch.to(device, non_blocking=True)
+        logit = model(batch.x, batch.edge_index, batch.edge_attr, batch.rev, batch.batch)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, batch.y)
+        return torch.sigmoid(logit), loss, batch.sample, batch.num_graphs
+    x, target, ids = (t.to(device, non_blocking=True) for t in batch)
+    logits = model(x)
+    loss = torch.nn.functional.cross_entropy(logits, target)
+    return torch.softmax(logits, dim=1)[:, 0], loss, ids, x.size(0)
+
+
+def _gather(dist: Dist, ids: list, scores: list) -> tuple[np.ndarray, np.ndarray]:
+    """All ranks' (sample id, score) pairs, de-duplicated (the sampler pads the last batch)."""
+    pairs = (torch.cat(ids).cpu().numpy(), torch.cat(scores).float().cpu().numpy()) if ids else \
+        (np.empty(0, np.int64), np.empty(0, np.float32))
+    if dist.world > 1:
+        out = [None] * dist.world
+        torch.distributed.all_gather_object(out, pairs)
+        pairs = (np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out]))
+    uniq, first = np.unique(pairs[0], return_index=True)
+    return uniq, pairs[1][first]
+
+
+@torch.no_grad()
+def predict(model, cfg: RunConfig, dl: DataLoader, dist: Dist) -> tuple[np.ndarray, np.ndarray]:
+    """(sample ids, P(liquid)) of every sample of ``dl``, gathered from all ranks."""
+    model.eval()
+    ids, scores = [], []
+    for batch in dl:
+        s, _, i, _ = forward(model, cfg, batch, dist.device)
+        ids.append(i.view(-1))
+        scores.append(s.view(-1))
+    return _gather(dist, ids, scores)
+
+
+def score(table: SampleTable, ids: np.ndarray, scores: np.ndarray) -> dict:
+    labels = table.label[ids]
+    return {"auc": roc_auc(labels, scores), "accuracy": float(np.mean((scores > 0.5) == labels)) if len(ids)
+            else float("nan"), "n": int(len(ids))}
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def train(run_dir: Path, cfg: RunConfig, table: SampleTable, splits: dict[str, np.ndarray],
+          dist: Dist | None = None, progress: bool = True) -> dict:
+    """Train ``cfg`` on ``splits["train"]``, select the epoch on ``splits["val"]``, score
+    ``splits["test"]``; resumes from ``run_dir/checkpoint.pt``. Returns the metrics dict."""
+    dist = dist or Dist()
+    run_dir = Path(run_dir)
+    torch.manual_seed(cfg.train.seed)  # same initial weights on every rank
+    model = build_model(cfg).to(dist.device)
+    n_params = sum(p.numel() for p in model.parameters())
+    net = model
+    if dist.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+    sets = {k: make_set(cfg, table, splits[k]) for k in ("train", "val", "test")}
+    loaders = {k: loader(cfg, s, dist, shuffle=(k == "train")) for k, s in sets.items()}
+    steps = len(loaders["train"])
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr_max)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, cfg.train))
+    state = {"epoch": 0, "history": [], "best_epoch": -1, "best_auc": -math.inf}
+    ck = run_dir / CHECKPOINT
+    if ck.is_file():
+        saved = torch.load(ck, map_location=dist.device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        state = {k: saved[k] for k in state}
+        if dist.main:
+            logger.info("resuming %s after epoch %d of %d", run_dir.name, state["epoch"], cfg.train.epochs)
+    for epoch in range(state["epoch"], cfg.train.epochs):
+        row = _epoch(net, model, cfg, loaders, sets, opt, sched, epoch, dist, table, progress)
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        improved = row["val_auc"] > state["best_auc"] or state["best_epoch"] < 0
+        if improved:
+            state["best_epoch"], state["best_auc"] = epoch, row["val_auc"] if not math.isnan(row["val_auc"]) \
+                else -math.inf
+        if dist.main:
+            if improved:
+                _atomic_save(model.state_dict(), run_dir / BEST)
+            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "scheduler": sched.state_dict(), **state}, ck)
+            _write_epochs(run_dir, state["history"])
+        if dist.world > 1:
+            torch.distributed.barrier()
+    return _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params)
+
+
+def _epoch(net, model, cfg, loaders, sets, opt, sched, epoch, dist, table, progress) -> dict:
+    from tqdm import tqdm
+    torch.manual_seed(cfg.train.seed * 1_000_003 + epoch * 1009 + dist.rank)  # dropout masks
+    for k in sets:
+        sets[k].set_epoch(epoch)
+        loaders[k].sampler.set_epoch(epoch)
+    net.train()
+    t0, seen, total = time.perf_counter(), 0, 0.0
+    bar = tqdm(loaders["train"], desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="batch",
+               disable=not (progress and dist.main) or None, leave=False)
+    for batch in bar:
+        _, loss, _, n = forward(net, cfg, batch, dist.device)
+        if cfg.model == "cnn" and cfg.net.l2:
+            loss = loss + cfg.net.l2 * model.l2_penalty()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        seen += n
+        total += float(loss.detach()) * n
+    seconds = time.perf_counter() - t0
+    totals = torch.tensor([total, seen], dtype=torch.float64)
+    if dist.world > 1:
+        torch.distributed.all_reduce(totals)
+    ids, scores = predict(net, cfg, loaders["val"], dist)
+    val = score(table, ids, scores)
+    row = {"epoch": epoch + 1, "loss": float(totals[0] / max(1, totals[1])), "val_auc": val["auc"],
+           "val_accuracy": val["accuracy"], "lr": opt.param_groups[0]["lr"], "seconds": seconds,
+           "samples_per_s": float(totals[1]) / seconds if seconds else float("nan")}
+    if dist.main:
+        logger.info("epoch %d/%d: loss %.4f, val AUC %.4f, %.1f samples/s", epoch + 1, cfg.train.epochs,
+                    row["loss"], row["val_auc"], row["samples_per_s"])
+    return row
+
+
+def _write_epochs(run_dir: Path, history: list[dict]) -> None:
+    lines = [",".join(history[0])] + [",".join(f"{v:.6g}" if isinstance(v, float) else str(v)
+                                               for v in h.values()) for h in history]
+    _atomic_text(run_dir / "epochs.csv", "\n".join(lines) + "\n")
+
+
+def _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params) -> dict:
+    # every rank passed the barrier after rank 0 wrote best.pt
+    model.load_state_dict(torch.load(run_dir / BEST, map_location=dist.device, weights_only=True))
+    t0 = time.perf_counter()
+    ids, scores = predict(model, cfg, loaders["test"], dist)
+    infer_s = time.perf_counter() - t0
+    test = score(table, ids, scores)
+    val_ids, val_scores = predict(model, cfg, loaders["val"], dist)
+    hist = state["history"]
+    train_s = sum(h["seconds"] for h in hist)
+    n_train = len(splits["train"]) * len(hist)
+    metrics = {"config": cfg.as_dict(), "parameters": int(n_params), "world_size": dist.world,
+               "device": str(dist.device), "epochs": hist, "best_epoch": state["best_epoch"] + 1,
+               "val": score(table, val_ids, val_scores), "test": test,
+               "splits": {k: int(len(v)) for k, v in splits.items()},
+               "train_ms_per_sample": 1e3 * train_s / max(1, n_train),
+               "infer_ms_per_sample": 1e3 * infer_s / max(1, len(ids)),
+               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if dist.main:
+        _write_predictions(run_dir, table, {"test": (ids, scores), "val": (val_ids, val_scores)})
+        _atomic_text(run_dir / METRICS, json.dumps(metrics, indent=1))
+        logger.info("%s: test AUC %.4f, accuracy %.4f (%d samples); outputs in %s", run_dir.name,
+                    test["auc"], test["accuracy"], test["n"], run_dir)
+    return metrics
+
+
+def _write_predictions(run_dir: Path, table: SampleTable, parts: dict) -> None:
+    tmp = run_dir / f"predictions.csv.tmp{os.getpid()}"
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sample", "sim", "frame", "T", "label", "score", "split"])
+        for name, (ids, scores) in parts.items():
+            for i, s in zip(ids.tolist(), scores.tolist()):
+                w.writerow([i, int(table.sim[i]), int(table.frame[i]), f"{table.T[i]:.6g}",
+                            int(table.label[i]), f"{s:.6g}", name])
+    os.replace(tmp, run_dir / "predictions.csv")

@@ -1,0 +1,120 @@
+"""Training: schedule, AUC, checkpoints that resume exactly, and DDP that matches one process."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+submitit = pytest.importorskip("submitit")
+
+from glasskit.campaign import Campaign  # noqa: E402
+from glasskit.ml import train as train_mod  # noqa: E402
+from glasskit.ml.config import load_models, resolve  # noqa: E402
+from glasskit.ml.launch import Launcher, TrainTask  # noqa: E402
+from glasskit.ml.samples import load_samples, split  # noqa: E402
+from glasskit.ml.train import lr_factor, roc_auc, train  # noqa: E402
+from glasskit.cluster import load_cluster  # noqa: E402
+from glasskit.spec import load_spec  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+
+FAST = {"hidden": 16, "depth": 3, "ffn_layers": 2, "dropout": 0.0, "workers": 0, "batch": 4, "l_win": 0.6}
+
+
+def cfg_of(model="dmpnn", dataset=1, **hp):
+    return resolve(load_models(ROOT / "jobs/models.toml"), model, dataset, None, {**FAST, **hp})
+
+
+def test_learning_rate_schedule_warms_up_then_decays_to_final():
+    t = cfg_of(epochs=10).train
+    f = [lr_factor(s, 8, t) * t.lr_max for s in range(80)]
+    assert f[0] == pytest.approx(t.lr_init) and max(f) == pytest.approx(t.lr_max)
+    assert int(np.argmax(f)) == 16  # two warm-up epochs of 8 steps
+    assert f[-1] == pytest.approx(t.lr_final) and all(a >= b for a, b in zip(f[16:], f[17:]))
+
+
+def test_auc_is_the_pair_ordering_probability():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    s = np.round(rng.random(60), 1)  # ties count one half
+    pos, neg = s[y == 1], s[y == 0]
+    brute = np.mean([(p > q) + 0.5 * (p == q) for p in pos for q in neg])
+    assert roc_auc(y, s) == pytest.approx(brute)
+    assert np.isnan(roc_auc(np.ones(4), s[:4]))
+
+
+@pytest.fixture(scope="module")
+def table(ml_campaign):
+    c = Campaign.of(load_spec(ml_campaign))
+    return load_samples(c.workdir / "campaign.h5", ml_campaign, 1, ROOT / "jobs/datasets.toml")
+
+
+def _parts(table, cfg):
+    return dict(zip(("train", "val", "test"), split(table, cfg.train.split, cfg.train.seed)))
+
+
+def test_a_restarted_run_ends_as_an_uninterrupted_one(table, tmp_path, monkeypatch):
+    cfg = cfg_of(epochs=4, dropout=0.3)
+    for d in "ab":
+        (tmp_path / d).mkdir()
+    straight = train(tmp_path / "a", cfg, table, _parts(table, cfg), progress=False)
+    real = train_mod._epoch
+    calls = {"n": 0}
+
+    def crash_after_two(*args, **kwargs):
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        calls["n"] += 1
+        return real(*args, **kwargs)
+    monkeypatch.setattr(train_mod, "_epoch", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "b", cfg, table, _parts(table, cfg), progress=False)
+    saved = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)  # plain tensors and numbers
+    assert saved["epoch"] == 2 and not (tmp_path / "b" / "metrics.json").exists()
+    monkeypatch.setattr(train_mod, "_epoch", real)
+    resumed = train(tmp_path / "b", cfg, table, _parts(table, cfg), progress=False)
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["test"] == straight["test"] and len(resumed["epochs"]) == 4
+    assert [e["loss"] for e in resumed["epochs"]] == [e["loss"] for e in straight["epochs"]]
+
+
+def test_metrics_record_what_the_issue_asks(table, tmp_path):
+    cfg = cfg_of(epochs=2)
+    m = train(tmp_path, cfg, table, _parts(table, cfg), progress=False)
+    disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert disk["config"] == json.loads(json.dumps(cfg.as_dict())) and disk["world_size"] == 1
+    assert disk["parameters"] == sum(p.numel() for p in train_mod.build_model(cfg).parameters())
+    assert all(e["seconds"] > 0 and e["samples_per_s"] > 0 for e in disk["epochs"])
+    assert 0 <= m["test"]["auc"] <= 1 and m["test"]["n"] == len(_parts(table, cfg)["test"])
+    rows = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "sample,sim,frame,T,label,score,split" and len(rows) - 1 == m["test"]["n"] + m["val"]["n"]
+
+
+def _weights(run_dir):
+    return torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)["model"]
+
+
+@pytest.mark.slow
+def test_one_and_two_ddp_processes_learn_the_same_weights(ml_campaign, tmp_path):
+    """Same seed and global batch (4 = 1 x 4 = 2 x 2), dropout off: same model within float error."""
+    c = Campaign.of(load_spec(ml_campaign))
+    cfg = cfg_of(epochs=2)
+    jobs = {}
+    for tasks in (1, 2):
+        launcher = Launcher.of("local", tasks, load_cluster("local"))
+        run = tmp_path / f"w{tasks}"
+        run.mkdir()
+        task = TrainTask(str(run), cfg.as_dict(), str(c.workdir / "campaign.h5"), str(ml_campaign),
+                         str(ROOT / "jobs/datasets.toml"), None, True, 1)
+        jobs[tasks] = launcher.executor(run / "submitit").submit(task)
+    res = {t: j.results() for t, j in jobs.items()}
+    assert [r["rank"] for r in res[2]] == [0, 1]
+    w1, w2 = _weights(tmp_path / "w1"), _weights(tmp_path / "w2")
+    assert all(torch.allclose(w1[k], w2[k], atol=1e-5, rtol=1e-4) for k in w1)
+    m2 = json.loads((tmp_path / "w2" / "metrics.json").read_text())
+    assert m2["world_size"] == 2
+    assert m2["test"]["auc"] == pytest.approx(res[1][0]["test"]["auc"], abs=1e-6)
