@@ -16,7 +16,7 @@ def _graph(seed, n=12, k=3):
     return to_data(featurize(xs, types, np.array([5.0, 5.0]), 1.0, k, np.zeros(2)), y=seed % 2)
 
 
-def _reference(model, g, attention_over_graph=True):
+def _reference(model, g):
     """The equations with Python loops over edges and nodes (no scatter, no batching)."""
     x, ei, d = g.x.double(), g.edge_index.tolist(), g.edge_attr.double()
     Wi, Wh = model.W_i.weight.double(), model.W_h.weight.double()
@@ -34,7 +34,8 @@ def _reference(model, g, attention_over_graph=True):
             new.append(torch.relu(a[e] + Wh @ (m - h[rev])))
         s = torch.stack([Va @ torch.relu(Wa @ hv) + ba for hv in new]).view(-1)
         alpha = torch.softmax(s, 0)
-        h = [alpha[e] * new[e] for e in range(E)]
+        scale = alpha * E if model.attention_norm == "mean" else alpha
+        h = [scale[e] * new[e] for e in range(E)]
     Wo, bo = model.W_o.weight.double(), model.W_o.bias.double()
     hv = []
     for v in range(x.shape[0]):
@@ -44,10 +45,10 @@ def _reference(model, g, attention_over_graph=True):
     return model.ffn.double()(graph).squeeze(-1), alpha
 
 
-@pytest.mark.parametrize("depth", [1, 2, 4])
-def test_message_passing_matches_the_equations(depth):
+@pytest.mark.parametrize("depth, norm", [(1, "sum"), (2, "sum"), (4, "sum"), (3, "mean")])
+def test_message_passing_matches_the_equations(depth, norm):
     torch.manual_seed(0)
-    model = DMPNN(node_dim=3, hidden=8, depth=depth, ffn_layers=2, dropout=0.0).double().eval()
+    model = DMPNN(node_dim=3, hidden=8, depth=depth, ffn_layers=2, dropout=0.0, attention_norm=norm).double().eval()
     g = _graph(1)
     logit, att = model(g.x.double(), g.edge_index, g.edge_attr.double(), g.rev,
                        torch.zeros(g.num_nodes, dtype=torch.long), return_attention=True)

@@ -75,6 +75,7 @@ class DMPNNSpec:
     dropout: float = field(default=0.5, metadata=_prob)
     batch: int = field(default=5, metadata=_rule(lambda v: 1 <= v <= 4096, "must be in 1..4096"))
     attention: str = field(default="graph", metadata=_oneof("graph", "batch", "none"))
+    attention_norm: str = field(default="sum", metadata=_oneof("sum", "mean"))
     features: str = field(default="authors", metadata=_oneof("authors", "relative"))
     window: str = field(default="independent", metadata=_oneof("independent", "diagonal"))
 

@@ -75,7 +75,7 @@ class TrainTask(submitit.helpers.Checkpointable):
         return submitit.helpers.DelayedSubmission(self)
 
 
-def _dist_env(local: bool):
+def dist_env(local: bool):
     import torch
     from .train import Dist
     try:
@@ -106,7 +106,7 @@ def _run(task: TrainTask) -> dict:
     cfg = RunConfig.from_dict(task.config)
     if task.threads:
         torch.set_num_threads(task.threads)
-    dist = _dist_env(task.local)
+    dist = dist_env(task.local)
     try:
         table = load_samples(task.campaign_file, task.spec, cfg.dataset, task.datasets)
         if task.splits:

@@ -8,7 +8,7 @@ permutation), gradients are averaged by DDP, predictions are gathered, and rank 
 
     <run>/checkpoint.pt   every epoch, atomically (tmp + rename); weights_only=True loadable
     <run>/best.pt         model weights of the best validation epoch
-    <run>/epochs.csv      epoch, loss, val_auc, val_accuracy, lr, seconds, samples_per_s
+    <run>/epochs.csv      epoch, loss, val_auc, val_accuracy, val_loss, lr, seconds, samples_per_s
     <run>/predictions.csv sample, sim, frame, T, label (1 liquid), score (P(liquid)), split
     <run>/metrics.json    resolved config, parameter count, world size, per-epoch history, test
 
@@ -141,9 +141,13 @@ def predict(model, cfg: RunConfig, dl: DataLoader, dist: Dist) -> tuple[np.ndarr
 
 
 def score(table: SampleTable, ids: np.ndarray, scores: np.ndarray) -> dict:
+    """AUC, accuracy at P(liquid) > 0.5, binary cross-entropy and count of a prediction set."""
     labels = table.label[ids]
-    return {"auc": roc_auc(labels, scores), "accuracy": float(np.mean((scores > 0.5) == labels)) if len(ids)
-            else float("nan"), "n": int(len(ids))}
+    if not len(ids):
+        return {"auc": float("nan"), "accuracy": float("nan"), "loss": float("nan"), "n": 0}
+    p = np.clip(scores.astype(np.float64), 1e-7, 1 - 1e-7)
+    return {"auc": roc_auc(labels, scores), "accuracy": float(np.mean((scores > 0.5) == labels)),
+            "loss": float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))), "n": int(len(ids))}
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -176,24 +180,25 @@ def train(run_dir: Path, cfg: RunConfig, table: SampleTable, splits: dict[str, n
     steps = len(loaders["train"])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr_max)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, cfg.train))
-    state = {"epoch": 0, "history": [], "best_epoch": -1, "best_auc": -math.inf}
+    state = {"epoch": 0, "history": [], "best_epoch": -1, "best_auc": -math.inf, "best_loss": math.inf}
     ck = run_dir / CHECKPOINT
     if ck.is_file():
         saved = torch.load(ck, map_location=dist.device, weights_only=True)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
-        state = {k: saved[k] for k in state}
+        state = {k: saved.get(k, v) for k, v in state.items()}
         if dist.main:
             logger.info("resuming %s after epoch %d of %d", run_dir.name, state["epoch"], cfg.train.epochs)
     for epoch in range(state["epoch"], cfg.train.epochs):
         row = _epoch(net, model, cfg, loaders, sets, opt, sched, epoch, dist, table, progress)
         state["history"].append(row)
         state["epoch"] = epoch + 1
-        improved = row["val_auc"] > state["best_auc"] or state["best_epoch"] < 0
+        improved = _better(row, state)
         if improved:
-            state["best_epoch"], state["best_auc"] = epoch, row["val_auc"] if not math.isnan(row["val_auc"]) \
-                else -math.inf
+            state["best_epoch"] = epoch
+            state["best_auc"] = -math.inf if math.isnan(row["val_auc"]) else row["val_auc"]
+            state["best_loss"] = row["val_loss"]
         if dist.main:
             if improved:
                 _atomic_save(model.state_dict(), run_dir / BEST)
@@ -203,6 +208,15 @@ def train(run_dir: Path, cfg: RunConfig, table: SampleTable, splits: dict[str, n
         if dist.world > 1:
             torch.distributed.barrier()
     return _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params)
+
+
+def _better(row: dict, state: dict) -> bool:
+    """The epoch with the highest validation AUC is best; ties (small validation sets reach
+    AUC 1 early) go to the lower validation loss."""
+    if state["best_epoch"] < 0:
+        return True
+    auc = -math.inf if math.isnan(row["val_auc"]) else row["val_auc"]
+    return auc > state["best_auc"] or (auc == state["best_auc"] and row["val_loss"] < state["best_loss"])
 
 
 def _epoch(net, model, cfg, loaders, sets, opt, sched, epoch, dist, table, progress) -> dict:
@@ -232,7 +246,7 @@ def _epoch(net, model, cfg, loaders, sets, opt, sched, epoch, dist, table, progr
     ids, scores = predict(net, cfg, loaders["val"], dist)
     val = score(table, ids, scores)
     row = {"epoch": epoch + 1, "loss": float(totals[0] / max(1, totals[1])), "val_auc": val["auc"],
-           "val_accuracy": val["accuracy"], "lr": opt.param_groups[0]["lr"], "seconds": seconds,
+           "val_accuracy": val["accuracy"], "val_loss": val["loss"], "lr": opt.param_groups[0]["lr"], "seconds": seconds,
            "samples_per_s": float(totals[1]) / seconds if seconds else float("nan")}
     if dist.main:
         logger.info("epoch %d/%d: loss %.4f, val AUC %.4f, %.1f samples/s", epoch + 1, cfg.train.epochs,

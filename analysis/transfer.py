@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""Train on dataset i, test on dataset j: the AUC matrix of the authors' code (paper.md).
+
+    python analysis/transfer.py runs/demo/models [--model dmpnn] [--out runs/demo/figures/transfer]
+
+For every finished single run (not a CV fold) of --model, scores every dataset that has a run:
+dataset j's samples from simulations the run did not train on (so no frame it has seen is
+scored). Rows: the training dataset; columns: the test dataset. The diagonal should match each
+run's own test AUC (paper: 1.0, 1.0, 1.0, 0.996, 0.984, 0.985). Writes <out>.png/.pdf and <out>.csv.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from glasskit.errors import GlasskitError, script
+from glasskit.plotting import figure, save
+
+
+def main() -> int:
+    from glasskit.ml.inference import load_run, samples_of, scores
+    from glasskit.ml.train import roc_auc
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", type=Path)
+    ap.add_argument("--model", choices=["cnn", "dmpnn"], default="dmpnn")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    runs = {}
+    for m in sorted(args.models.glob("*/metrics.json")):
+        meta = json.loads(m.read_text())
+        if meta["config"]["model"] == args.model and not m.parent.name.startswith("cv-"):
+            runs.setdefault(meta["config"]["dataset"], m.parent)  # first run per dataset
+    if not runs:
+        raise GlasskitError(f"no finished {args.model} run under {args.models}", "run glasskit submit train first")
+    ds = sorted(runs)
+    auc = np.full((len(ds), len(ds)), np.nan)
+    for a, i in enumerate(ds):
+        run = load_run(runs[i])
+        seen = run.training_sims()
+        for b, j in enumerate(ds):
+            table = samples_of(run, j)
+            idx = np.nonzero(~np.isin(table.sim, list(seen)))[0]
+            if len(idx):
+                auc[a, b] = roc_auc(table.label[idx], scores(run, table, idx))
+    out = args.out or args.models.parent / "figures" / f"transfer_{args.model}"
+    fig, axes = figure(1, 1, width=1.0 + 0.8 * len(ds), height=0.8 + 0.8 * len(ds))
+    ax = axes[0][0]
+    im = ax.imshow(auc, vmin=0.5, vmax=1.0, cmap="viridis")
+    for a in range(len(ds)):
+        for b in range(len(ds)):
+            ax.text(b, a, f"{auc[a, b]:.3f}", ha="center", va="center", fontsize=8, color="w" if auc[a, b] < 0.8 else "k")
+    ax.set_xticks(range(len(ds)), ds)
+    ax.set_yticks(range(len(ds)), ds)
+    ax.set_xlabel("test dataset")
+    ax.set_ylabel("training dataset")
+    fig.colorbar(im, ax=ax, label="AUC")
+    paths = save(fig, out)
+    Path(f"{out}.csv").write_text("train\\test," + ",".join(map(str, ds)) + "\n" + "\n".join(
+        f"{i}," + ",".join(f"{v:.4f}" for v in auc[a]) for a, i in enumerate(ds)) + "\n")
+    print(f"wrote {paths[0]}, {paths[1]} and {out}.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(script(main))
