@@ -32,7 +32,7 @@ def undirected(g, alpha: np.ndarray):
 
 
 def main() -> int:
-    from glasskit.ml.inference import attention, load_run, otsu_cut, samples_of
+    from glasskit.ml.inference import attention, load_run, otsu_cut, samples_of, test_examples
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
     ap.add_argument("--out", type=Path, help="default <run>/figures")
@@ -40,13 +40,7 @@ def main() -> int:
     args = ap.parse_args()
     run = load_run(args.run)
     table = samples_of(run)
-    held = [r for r in csv.DictReader(open(args.run / "predictions.csv")) if r["split"] == "test"]
-    picks = {}
-    for label, name in ((0, "glass"), (1, "liquid")):
-        cand = [int(r["sample"]) for r in held if int(r["label"]) == label]
-        if not cand:
-            raise GlasskitError(f"the test split of {args.run.name} has no {name} sample")
-        picks[name] = cand[0]
+    picks = test_examples(run, ("glass", "liquid"))
     out = args.out or args.run / "figures"
     out.mkdir(parents=True, exist_ok=True)
     fig, axes = figure(2, 1, width=3.6, height=3.6)
@@ -66,8 +60,7 @@ def main() -> int:
         ax.set_aspect("equal")
         ax.set_title(f"{name} (T = {table.T[j]:.3g}), P(liquid) = {p:.2f}", fontsize=9,
                      color=LIQUID if name == "liquid" else GLASS)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_axis_off()
         kind = np.array(["AA", "AB", "BB"])[(t[pairs[:, 0]] - 1 + t[pairs[:, 1]] - 1).astype(int)]
         high = w >= cut
         count_rows.append([name, j, int(table.sim[j]), f"{table.T[j]:.6g}", f"{cut:.4g}", len(w), int(high.sum())]

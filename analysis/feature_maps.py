@@ -23,7 +23,7 @@ from glasskit.plotting import figure, save
 
 
 def main() -> int:
-    from glasskit.ml.inference import load_run, samples_of
+    from glasskit.ml.inference import load_run, samples_of, test_examples
     from glasskit.ml.samples import ImageSet
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
@@ -34,13 +34,7 @@ def main() -> int:
     if run.cfg.model != "cnn":
         raise GlasskitError(f"{args.run.name} is a {run.cfg.model} run", "pass a CNN run (glasskit submit train --model cnn)")
     table = samples_of(run)
-    held = [r for r in csv.DictReader(open(args.run / "predictions.csv")) if r["split"] == "test"]
-    picks = {}
-    for label, name in ((1, "liquid"), (0, "glass")):
-        cand = [int(r["sample"]) for r in held if int(r["label"]) == label]
-        if not cand:
-            raise GlasskitError(f"the test split of {args.run.name} has no {name} sample")
-        picks[name] = cand[0]
+    picks = test_examples(run, ("liquid", "glass"))
     images = ImageSet(table, list(picks.values()), run.cfg.net.image_px)
     x = torch.stack([images[i][0] for i in range(2)])
     with torch.no_grad():

@@ -27,6 +27,7 @@ def _models(spec):
     (["--hp", "epochs=1e12"], "train.epochs"),
     (["--hp", "attention=sideways"], "must be one of"),
     (["--hp", "justtext"], "not key=value"),
+    (["--hp", "l_win=0.02"], "too few for k"),
     (["--preset", "model-x"], "no preset 'model-x'"),
     (["--dataset", "9"], "no dataset 9"),
     (["--dataset", "-3"], "out of range"),

@@ -118,3 +118,51 @@ def test_one_and_two_ddp_processes_learn_the_same_weights(ml_campaign, tmp_path)
     m2 = json.loads((tmp_path / "w2" / "metrics.json").read_text())
     assert m2["world_size"] == 2
     assert m2["test"]["auc"] == pytest.approx(res[1][0]["test"]["auc"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_preempted_job_is_requeued_and_resumes_from_its_checkpoint(ml_campaign, tmp_path):
+    """submitit's preemption signal (what Slurm sends before a time-out) -> TrainTask.checkpoint
+    -> the job is requeued and training goes on after the last finished epoch."""
+    import time
+    c = Campaign.of(load_spec(ml_campaign))
+    cfg = cfg_of(epochs=40)
+    run = tmp_path / "pre"
+    run.mkdir()
+    task = TrainTask(str(run), cfg.as_dict(), str(c.workdir / "campaign.h5"), str(ml_campaign),
+                     str(ROOT / "jobs/datasets.toml"), None, True, 1)
+    job = Launcher.of("local", 1, load_cluster("local")).executor(run / "submitit").submit(task)
+    deadline = time.monotonic() + 120
+    while not ((run / "epochs.csv").exists() and len((run / "epochs.csv").read_text().splitlines()) >= 3):
+        assert time.monotonic() < deadline and not job.done()
+        time.sleep(0.1)
+    import signal
+    from conftest import processes
+    tasks = [pid for pid, argv, _ in processes() if "submitit.core._submit" in " ".join(argv) and str(run) in " ".join(argv)]
+    assert len(tasks) == 1
+    os.kill(tasks[0], signal.SIGUSR2)  # what Slurm sends a task before a time-out or on preemption
+    assert job.result()["test"]["n"] > 0
+    log = "".join(p.read_text() for p in (run / "submitit").glob("*_log.err"))
+    assert "checkpointing" in log and "resuming pre after epoch" in log
+    assert len(json.loads((run / "metrics.json").read_text())["epochs"]) == 40
+
+
+def test_cnn_weight_decay_is_the_keras_l2_gradient():
+    """Adam's coupled weight_decay 2c on the kernels == adding c * sum(w^2) to the loss."""
+    from glasskit.ml.cnn import CNN
+    from glasskit.ml.train import optimizer
+    cfg = resolve(load_models(ROOT / "jobs/models.toml"), "cnn", 1, None, {"image_px": 32, "dense": 4, "dropout": 0.0})
+    x, y = torch.rand(3, 3, 32, 32), torch.tensor([0, 1, 0])
+    torch.manual_seed(1)
+    a = CNN.from_config(cfg.net)
+    b = CNN.from_config(cfg.net)
+    b.load_state_dict(a.state_dict())
+    opt_a, opt_b = optimizer(a, cfg), torch.optim.Adam(b.parameters(), lr=cfg.train.lr_max)
+    for step in range(4):  # several steps: Adam's first step alone is blind to the gradient's scale
+        xs = x + 0.1 * step
+        for model, opt, penalty in ((a, opt_a, 0.0), (b, opt_b, cfg.net.l2)):
+            loss = torch.nn.functional.cross_entropy(model(xs), y) + penalty * model.l2_penalty()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert all(torch.allclose(p, q, atol=1e-6) for p, q in zip(a.parameters(), b.parameters()))

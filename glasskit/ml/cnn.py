@@ -3,7 +3,9 @@
 Input (B, 3, P, P) RGB in [0, 1] (P = 250 in the paper). conv k1 x k1, c1 maps, ReLU; conv
 k2 x k2, c2 maps, ReLU; valid padding, no pooling; flatten ((P - k1 - k2 + 2)^2 c2 = 237^2 x 16
 for the paper); dense 80, ReLU, dropout; dense 2 (logits of [liquid, glass]). The Keras L2
-kernel penalty (0.01) is :meth:`l2_penalty`, added to the loss by the trainer.
+kernel penalty c = 0.01 adds c sum(w^2) to the loss, i.e. 2 c w to each kernel's gradient: the
+trainer gives Adam exactly that as ``weight_decay`` on :meth:`kernels` (coupled L2, as Keras;
+not AdamW), which spares a pass over the 72 M weights per step; :meth:`l2_penalty` is the term.
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ class CNN(nn.Module):
         m2 = torch.relu(self.conv2(m1))
         logits = self.fc2(self.drop(torch.relu(self.fc1(m2.flatten(1)))))
         return (logits, (m1, m2)) if return_maps else logits
+
+    def kernels(self) -> list[torch.nn.Parameter]:
+        return [m.weight for m in (self.conv1, self.conv2, self.fc1, self.fc2)]
 
     def l2_penalty(self) -> torch.Tensor:
         """sum of squared kernel weights (Keras ``kernel_regularizer=l2(c)`` adds c times this)."""

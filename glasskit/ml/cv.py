@@ -57,14 +57,14 @@ def run_cv(cfg: RunConfig, inputs: Inputs, launcher: Launcher, K: int = 3, dry_r
         fcfg = choose(i, p["train"]) if choose else cfg
         folds.append((fcfg, {k: _pairs(table, v) for k, v in p.items()}))
     if dry_run or launcher.kind == "local":
-        codes = [submit_train(fcfg, inputs, launcher, dry_run, splits=sp, prefix=f"{cv_id}-f{i}-", out=out)[0]
+        codes = [submit_train(fcfg, inputs, launcher, dry_run, splits=sp, prefix=f"{cv_id}-fold{i}-", out=out)[0]
                  for i, (fcfg, sp) in enumerate(folds)]
     else:
         codes = _slurm_array(folds, inputs, launcher, cv_id)
     if dry_run:
         return 0
     return write_results(inputs.campaign.workdir, cv_id, cfg, K, [
-        inputs.campaign.workdir / runs.MODELS_DIR / runs.run_id(fcfg, sp, f"{cv_id}-f{i}-")
+        inputs.campaign.workdir / runs.MODELS_DIR / runs.run_id(fcfg, sp, f"{cv_id}-fold{i}-")
         for i, (fcfg, sp) in enumerate(folds)]) or max(codes)
 
 
@@ -73,7 +73,7 @@ def _slurm_array(folds, inputs: Inputs, launcher: Launcher, cv_id: str) -> list[
     launcher.check()
     tasks, dirs = [], []
     for i, (fcfg, sp) in enumerate(folds):
-        run_dir = inputs.campaign.workdir / runs.MODELS_DIR / runs.run_id(fcfg, sp, f"{cv_id}-f{i}-")
+        run_dir = inputs.campaign.workdir / runs.MODELS_DIR / runs.run_id(fcfg, sp, f"{cv_id}-fold{i}-")
         if runs.state(run_dir).state == "done":
             continue
         run_dir.mkdir(parents=True, exist_ok=True)

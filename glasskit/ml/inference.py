@@ -51,6 +51,21 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     return LoadedRun(run_dir, cfg, model.to(device).eval(), meta)
 
 
+def test_examples(run: LoadedRun, order=("liquid", "glass")) -> dict[str, int]:
+    """The first liquid and the first glass sample (table indices) of the run's test split."""
+    import csv
+    with open(run.run_dir / "predictions.csv") as fh:
+        held = [r for r in csv.DictReader(fh) if r["split"] == "test"]
+    picks = {}
+    for name in order:
+        cand = [int(r["sample"]) for r in held if int(r["label"]) == int(name == "liquid")]
+        if not cand:
+            raise GlasskitError(f"the test split of {run.run_dir.name} has no {name} sample",
+                                "train with more simulations per class")
+        picks[name] = cand[0]
+    return picks
+
+
 def samples_of(run: LoadedRun, dataset: int | None = None) -> SampleTable:
     return load_samples(run.meta["campaign"], run.meta["spec"], dataset or run.cfg.dataset, run.meta["datasets"])
 

@@ -29,9 +29,11 @@ MODELS_DIR = "models"
 
 
 def run_id(cfg: RunConfig, splits: dict | None = None, prefix: str = "") -> str:
+    """``<model>-d<dataset>-<preset>-<sha1[:8] of config and split>``, or ``<prefix><sha1[:8]>``
+    (CV folds: ``cv-...-fold<i>-<sha>``)."""
     blob = json.dumps({"config": cfg.as_dict(), "splits": splits}, sort_keys=True).encode()
-    name = cfg.preset or "default"
-    return f"{prefix}{cfg.model}-d{cfg.dataset}-{name}-{hashlib.sha1(blob).hexdigest()[:8]}"
+    digest = hashlib.sha1(blob).hexdigest()[:8]
+    return f"{prefix}{digest}" if prefix else f"{cfg.model}-d{cfg.dataset}-{cfg.preset or 'default'}-{digest}"
 
 
 def write_json(path: Path, obj: dict) -> None:

@@ -144,3 +144,10 @@ class ImageSet(Dataset):
         img = rasterize(self.table.xs[j], self.table.types, size=self.px)
         x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(255)
         return x, torch.tensor(1 - int(self.table.label[j])), torch.tensor(j)
+
+
+def make_set(cfg, table: SampleTable, indices):
+    """The torch dataset of a run's model over ``table[indices]``: images or window graphs."""
+    if cfg.model == "cnn":
+        return ImageSet(table, indices, cfg.net.image_px)
+    return GraphSet(table, indices, cfg.net, seed=cfg.train.seed)

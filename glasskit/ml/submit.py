@@ -37,11 +37,13 @@ class Inputs:
 
 
 def check_dataset(inputs: Inputs, cfg: RunConfig):
-    """The dataset's sample table without coordinates' copies made twice: loads it once, checks
-    that both classes exist and that the configured split can be drawn. Returns the table."""
-    from .samples import load_samples, split
+    """Load the dataset's samples once and check, before anything is submitted, that both classes
+    exist, that the configured split can be drawn and that one sample makes a model input (a
+    window too small for k neighbours fails here, not inside a job). Returns the table."""
+    from .samples import load_samples, make_set, split
     table = load_samples(inputs.campaign_file, inputs.spec_path, cfg.dataset, inputs.datasets)
     split(table, cfg.train.split, cfg.train.seed, cfg.train.group_by)
+    make_set(cfg, table, [0])[0]
     return table
 
 

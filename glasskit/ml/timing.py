@@ -49,11 +49,11 @@ def _batches(cfg: RunConfig, table: SampleTable, batch: int, count: int, device)
 def time_steps(cfg: RunConfig, table: SampleTable, batch: int, steps: int = 10, warmup: int = 2,
                device: str = "cpu", amp: bool = False) -> dict:
     """ms per sample of a training step and of inference, plus mean graph size."""
-    from .train import build_model
+    from .train import build_model, optimizer
     dev = torch.device(device)
     torch.manual_seed(0)
     model = build_model(cfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = optimizer(model, cfg)
     data = _batches(cfg, table, batch, warmup + steps, dev)
 
     def step(b, train: bool):

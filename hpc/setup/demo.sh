@@ -35,7 +35,7 @@ FIG=$(dirname "$CAMPAIGN")/figures
 # shrink by 1/E; the paper had 16,000 frames an epoch), so the demo averages them to 1 instead.
 DMPNN_DEMO=(--hp l_win=1.0 --hp 'attention_norm="mean"' --hp dropout=0.1 --hp epochs=15)
 for DS in 1 6; do
-    $GK submit train --model cnn --dataset $DS --spec "$SPEC" --executor local
+    $GK submit train --model cnn --dataset $DS --spec "$SPEC" --executor local --hp epochs=5
     $GK submit train --model dmpnn --dataset $DS --spec "$SPEC" --executor local --tasks 2 "${DMPNN_DEMO[@]}"
 done
 $GK submit cv --model dmpnn --preset model-i --dataset 1 --spec "$SPEC" --executor local "${DMPNN_DEMO[@]}"
