@@ -52,6 +52,7 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     ap.add_argument("--batches", type=int, nargs="+", default=[5])
     ap.add_argument("--amp", action="store_true", help="bf16 autocast (GPU)")
     ap.add_argument("--presets", nargs="+", default=["model-i", "model-ii", "model-iii"])
@@ -68,7 +69,7 @@ def main() -> int:
         for l_win in args.l_win:
             for batch in args.batches:
                 cfg = resolve(models, "dmpnn", 1, preset, {"l_win": l_win, "batch": batch})
-                r = time_steps(cfg, table, batch, args.steps, device=args.device, amp=args.amp)
+                r = time_steps(cfg, table, batch, args.steps, args.warmup, device=args.device, amp=args.amp)
                 print(f"{preset:>10} {l_win:5.2f} {batch:5d} {r['nodes']:6.0f} {r['train_ms']:9.2f} {r['infer_ms']:9.2f}",
                       flush=True)
     cnn = resolve(models, "cnn", 1, None, {"batch": 20})
