@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glasskit.errors import GlasskitError, script
+from glasskit.errors import script
 from glasskit.plotting import GLASS, LIQUID, figure, save
 
 

@@ -1,6 +1,7 @@
 """`glasskit submit train|cv` and `status` from the command line: real runs through submitit's
 local executor, and hostile input that must end in one line, exit code 2 and nothing written."""
 import json
+import re
 
 import pytest
 
@@ -35,13 +36,15 @@ def _models(spec):
     (["--executor", "local", "--cluster", "../../etc/passwd"], "invalid cluster name"),
 ])
 def test_bad_training_input_is_one_line_and_writes_nothing(ml_campaign, args, words):
+    before = sorted(_models(ml_campaign).glob("*")) if _models(ml_campaign).exists() else None
     proc = glasskit("submit", "train", "--model", "dmpnn", "--dataset", "1", "--spec", ml_campaign,
                     "--executor", "local", *args)
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 2, proc.stderr
     assert err[-1].startswith("glasskit: error: ") and words in err[-1], err
     assert "Traceback" not in proc.stderr
-    assert not _models(ml_campaign).exists()
+    after = sorted(_models(ml_campaign).glob("*")) if _models(ml_campaign).exists() else None
+    assert after == before
 
 
 def test_cnn_preset_and_binary_models_file_are_refused(ml_campaign, tmp_path):
@@ -75,7 +78,8 @@ def test_dry_run_on_slurm_prints_submitit_parameters_and_sbatch(ml_campaign):
     out = proc.stdout
     assert "#SBATCH --ntasks-per-node=2" in out and "submitit.core._submit" in out
     assert "--kill-on-bad-exit=1" in out and '"hidden": 1000' in out and "ntasks_per_node = 2" in out
-    assert not _models(ml_campaign).exists()
+    run = re.search(r"# run (\S+) ->", out).group(1)
+    assert not (_models(ml_campaign) / run).exists()
 
 
 @pytest.mark.slow
@@ -83,12 +87,11 @@ def test_train_then_status_then_resubmit_is_a_no_op(ml_campaign):
     proc = glasskit("submit", "train", "--model", "dmpnn", "--dataset", "1", "--spec", ml_campaign,
                     "--executor", "local", "--tasks", "2", *SMALL)
     assert proc.returncode == 0, proc.stderr
-    runs = list(_models(ml_campaign).iterdir())
-    assert len(runs) == 1
+    runs = [_models(ml_campaign) / re.search(r"local job \d+: run (\S+),", proc.stderr).group(1)]
     metrics = json.loads((runs[0] / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and len(metrics["epochs"]) == 2
     st = glasskit("status", "--spec", ml_campaign, check=True).stdout
-    assert "train: 1 run(s): done 1" in st and runs[0].name in st
+    assert re.search(r"train: \d+ run\(s\): done \d+", st) and f"done        {runs[0].name}" in st
     again = glasskit("submit", "train", "--model", "dmpnn", "--dataset", "1", "--spec", ml_campaign,
                      "--executor", "local", "--tasks", "2", *SMALL)
     assert again.returncode == 0 and "already done" in again.stderr

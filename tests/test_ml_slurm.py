@@ -1,6 +1,7 @@
 """DDP training on the real local Slurm (with accounting, so submitit sees jobs end)."""
 import json
 import os
+import re
 import signal
 import subprocess
 
@@ -26,14 +27,16 @@ def test_two_task_training_job_completes(local_slurm, ml_campaign):
     proc = subprocess.run(_train(ml_campaign, local_slurm, 2), capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, **local_slurm}, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    run = next(d for d in (Campaign.of(load_spec(ml_campaign)).workdir / "models").iterdir()
-               if json.loads((d / "config.json").read_text())["config"]["train"]["epochs"] == 2)
+    rid = re.search(r"slurm job \d+: run (\S+),", proc.stderr).group(1)
+    run = Campaign.of(load_spec(ml_campaign)).workdir / "models" / rid
     m = json.loads((run / "metrics.json").read_text())
     rec = json.loads((run / "run.json").read_text())
     assert m["world_size"] == 2 and rec["executor"] == "slurm" and rec["job_id"].isdigit()
-    out = subprocess.run(["sacct", "-n", "-X", "-j", rec["job_id"], "-o", "State"], capture_output=True,
-                         text=True, env={**os.environ, **local_slurm}).stdout
-    assert "COMPLETED" in out
+
+    def accounted():  # sacct lags the job's end by a fraction of a second
+        return "COMPLETED" in subprocess.run(["sacct", "-n", "-X", "-j", rec["job_id"], "-o", "State"],
+                                             capture_output=True, text=True, env={**os.environ, **local_slurm}).stdout
+    wait_until(accounted, timeout=30, interval=0.3)
 
 
 def test_kill_9_of_one_rank_fails_the_job_clearly_and_a_resubmit_resumes(local_slurm, ml_campaign):
