@@ -54,6 +54,7 @@ def test_kill_9_of_a_local_run_then_resubmit_completes_with_nothing_lost(tmp_pat
 
         wait_until(mid_run, timeout=120, interval=0.05)
         assert stage_status(campaign).running  # the live submission owns its simulations
+        wait_until(mid_run, timeout=60, interval=0.01)  # again, so the kill lands mid-simulation
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
