@@ -19,6 +19,8 @@ examples:
   glasskit submit minimize --spec jobs/demo.toml --array 0-7 --executor local
   glasskit status --spec jobs/demo.toml
   glasskit collect --spec jobs/demo.toml && glasskit verify --spec jobs/demo.toml
+  glasskit submit train --model dmpnn --dataset 1 --spec jobs/demo.toml --executor local --tasks 2
+  glasskit submit cv --model dmpnn --preset model-i --dataset 1 --spec jobs/demo.toml --executor local
 
 --array names *simulation* indices (Slurm syntax: 0-99, 0-9,20,40-50, 0-99:2, %N throttle);
 glasskit maps them onto at most MaxArraySize array tasks x MPI ranks of the cluster profile
