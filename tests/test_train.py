@@ -166,3 +166,10 @@ def test_cnn_weight_decay_is_the_keras_l2_gradient():
             loss.backward()
             opt.step()
     assert all(torch.allclose(p, q, atol=1e-6) for p, q in zip(a.parameters(), b.parameters()))
+
+
+@pytest.mark.parametrize("text, mins", [("01:00:00", 60), ("36:00:00", 2160), ("1-12", 2160), ("2-00:30:00", 2910),
+                                        ("90", 90), ("10:30", 11), ("00:00:10", 1)])
+def test_slurm_times_become_submitit_minutes(text, mins):
+    from glasskit.ml.launch import minutes
+    assert minutes(text) == mins

@@ -82,7 +82,8 @@ def state(run_dir: Path) -> RunState:
         return RunState(run_dir.name, "done", f"test AUC {t.get('auc', float('nan')):.4f}, "
                                               f"accuracy {t.get('accuracy', float('nan')):.4f}")
     rec = read_json(run_dir / "run.json")
-    epochs = sum(1 for _ in open(run_dir / "epochs.csv")) - 1 if (run_dir / "epochs.csv").is_file() else 0
+    epochs_csv = run_dir / "epochs.csv"
+    epochs = len(epochs_csv.read_text().splitlines()) - 1 if epochs_csv.is_file() else 0
     total = read_json(run_dir / "config.json").get("config", {}).get("train", {}).get("epochs", "?")
     progress = f"epoch {epochs} of {total}"
     if rec.get("executor") == "local" and rec.get("host") == socket.gethostname() \
