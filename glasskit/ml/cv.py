@@ -20,9 +20,9 @@ import numpy as np
 from ..log import logger
 from . import runs
 from .config import RunConfig
-from .launch import Launcher, TrainTask
+from .launch import Launcher
 from .samples import SampleTable, kfold, split
-from .submit import Inputs, finish, submit_train
+from .submit import Inputs, finish, prepare, submit_train
 
 Chooser = Callable[[int, np.ndarray], RunConfig]
 
@@ -64,8 +64,7 @@ def run_cv(cfg: RunConfig, inputs: Inputs, launcher: Launcher, K: int = 3, dry_r
     if dry_run:
         return 0
     return write_results(inputs.campaign.workdir, cv_id, cfg, K, [
-        inputs.campaign.workdir / runs.MODELS_DIR / runs.run_id(fcfg, sp, f"{cv_id}-fold{i}-")
-        for i, (fcfg, sp) in enumerate(folds)]) or max(codes)
+        inputs.run_dir(fcfg, sp, f"{cv_id}-fold{i}-") for i, (fcfg, sp) in enumerate(folds)]) or max(codes)
 
 
 def _slurm_array(folds, inputs: Inputs, launcher: Launcher, cv_id: str) -> list[int]:
@@ -73,15 +72,10 @@ def _slurm_array(folds, inputs: Inputs, launcher: Launcher, cv_id: str) -> list[
     launcher.check()
     tasks, dirs = [], []
     for i, (fcfg, sp) in enumerate(folds):
-        run_dir = inputs.campaign.workdir / runs.MODELS_DIR / runs.run_id(fcfg, sp, f"{cv_id}-fold{i}-")
+        run_dir = inputs.run_dir(fcfg, sp, f"{cv_id}-fold{i}-")
         if runs.state(run_dir).state == "done":
             continue
-        run_dir.mkdir(parents=True, exist_ok=True)
-        runs.write_json(run_dir / "config.json", {"config": fcfg.as_dict(), "splits": sp,
-                                                  "campaign": str(inputs.campaign_file)})
-        tasks.append(TrainTask(str(run_dir), fcfg.as_dict(), str(inputs.campaign_file),
-                               str(Path(inputs.spec_path).absolute()), str(Path(inputs.datasets).absolute()),
-                               sp, local=False))
+        tasks.append(prepare(fcfg, inputs, launcher, run_dir, sp))
         dirs.append(run_dir)
     if not tasks:
         return [0]

@@ -35,6 +35,10 @@ class Inputs:
                                 f"run glasskit collect --spec {self.spec_path} first")
         return path
 
+    def run_dir(self, cfg: RunConfig, splits: dict | None = None, prefix: str = "") -> Path:
+        """Where the run of ``cfg`` (on ``splits``) lives: models/<run id>."""
+        return self.campaign.workdir / runs.MODELS_DIR / runs.run_id(cfg, splits, prefix)
+
 
 def check_dataset(inputs: Inputs, cfg: RunConfig):
     """Load the dataset's samples once and check, before anything is submitted, that both classes
@@ -47,13 +51,25 @@ def check_dataset(inputs: Inputs, cfg: RunConfig):
     return table
 
 
+def prepare(cfg: RunConfig, inputs: Inputs, launcher: Launcher, run_dir: Path,
+            splits: dict | None) -> TrainTask:
+    """Create the run directory, record its config.json (what analysis/ reads back) and
+    return the submitit callable."""
+    spec, datasets = str(Path(inputs.spec_path).absolute()), str(Path(inputs.datasets).absolute())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_json(run_dir / "config.json", {"config": cfg.as_dict(), "campaign": str(inputs.campaign_file),
+                                              "spec": spec, "datasets": datasets, "splits": splits})
+    return TrainTask(str(run_dir), cfg.as_dict(), str(inputs.campaign_file), spec, datasets, splits,
+                     local=launcher.kind == "local", threads=_threads(launcher))
+
+
 def submit_train(cfg: RunConfig, inputs: Inputs, launcher: Launcher, dry_run: bool = False,
                  wait_for_it: bool | None = None, splits: dict | None = None, prefix: str = "",
                  out=print) -> tuple[int, Path]:
     """Launch (or resume) one run; returns (exit code, run directory). Local runs are waited
     for; Slurm runs only with ``wait_for_it``."""
-    rid = runs.run_id(cfg, splits, prefix)
-    run_dir = inputs.campaign.workdir / runs.MODELS_DIR / rid
+    run_dir = inputs.run_dir(cfg, splits, prefix)
+    rid = run_dir.name
     st = runs.state(run_dir)
     if st.state == "done":
         logger.info("run %s is already done (%s): nothing to submit", rid, st.detail)
@@ -70,16 +86,9 @@ def submit_train(cfg: RunConfig, inputs: Inputs, launcher: Launcher, dry_run: bo
         logger.info("dry run: nothing written, nothing submitted")
         return 0, run_dir
     launcher.check()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_json(run_dir / "config.json", {"config": cfg.as_dict(), "campaign": str(inputs.campaign_file),
-                                              "spec": str(Path(inputs.spec_path).absolute()),
-                                              "datasets": str(Path(inputs.datasets).absolute()),
-                                              "splits": splits})
+    task = prepare(cfg, inputs, launcher, run_dir, splits)
     if st.state == "interrupted":
         logger.info("run %s resumes: %s", rid, st.detail)
-    task = TrainTask(str(run_dir), cfg.as_dict(), str(inputs.campaign_file),
-                     str(Path(inputs.spec_path).absolute()), str(Path(inputs.datasets).absolute()),
-                     splits, local=launcher.kind == "local", threads=_threads(launcher))
     job = launcher.executor(run_dir / "submitit").submit(task)
     runs.write_json(run_dir / "run.json", launcher.record(job))
     logger.info("%s job %s: run %s, %d process(es); logs in %s", launcher.kind, job.job_id, rid,
