@@ -21,6 +21,7 @@ examples:
   glasskit collect --spec jobs/demo.toml && glasskit verify --spec jobs/demo.toml
   glasskit submit train --model dmpnn --dataset 1 --spec jobs/demo.toml --executor local --tasks 2
   glasskit submit cv --model dmpnn --preset model-i --dataset 1 --spec jobs/demo.toml --executor local
+  glasskit submit search --model dmpnn --dataset 1 --spec jobs/demo.toml --evals 8 --workers 2
 
 --array names *simulation* indices (Slurm syntax: 0-99, 0-9,20,40-50, 0-99:2, %N throttle);
 glasskit maps them onto at most MaxArraySize array tasks x MPI ranks of the cluster profile
@@ -39,11 +40,23 @@ examples:
   glasskit submit train --model dmpnn --dataset 1 --spec jobs/demo.toml --executor local --tasks 2
   glasskit submit train --model dmpnn --preset model-ii --dataset 6 --cluster local --tasks 2 --dry-run
   glasskit submit cv --model dmpnn --preset model-i --dataset 1 --spec jobs/demo.toml
+  glasskit submit search --model dmpnn --dataset 1 --spec jobs/demo.toml --evals 8            # in process
+  glasskit submit search --model dmpnn --dataset 1 --spec jobs/demo.toml --evals 8 --workers 2
+  glasskit submit search --model dmpnn --dataset 1 --evals 200 --workers 16 --cluster mysite \
+      --mongo mongodb://db.host:27017/glass
+  glasskit submit cv --model dmpnn --dataset 1 --search --evals 8 --workers 2 --spec jobs/demo.toml
 
 Settings come from jobs/models.toml ([cnn], [dmpnn], [train]); --preset applies a [preset.NAME]
 table, --hp key=value any single setting. The run directory runs/<campaign>/models/<run> is named
 from the resolved settings: the same command again skips a finished run and resumes an
 interrupted one from its last epoch checkpoint.
+
+search / cv --search: hyperopt TPE over [search.<model>] of jobs/models.toml, objective
+-(inner-test AUC). Without --workers the trials run one after another in this process
+(hyperopt.Trials); --workers N runs them on N submitit workers sharing a MongoDB-wire store:
+--mongo URL, or an embedded jongodb server on loopback that glasskit starts and stops. Every
+finished trial is kept in runs/<campaign>/searches/<experiment>/trials.jsonl; the same command
+again resumes the experiment (more --evals extend it) and never redoes a finished trial.
 """
 
 
@@ -68,6 +81,16 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="print the resolved settings, the submitit parameters and the sbatch script")
 
 
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--evals", type=int, default=8, help="trials of the search (default 8; the paper: 200)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="parallel workers on a MongoDB-wire store (default 0: trials in this process)")
+    p.add_argument("--mongo", metavar="URL", help="a site's MongoDB, mongodb://host:port/db "
+                   "(default: the embedded server, started on loopback for the search)")
+    p.add_argument("--stale-after", type=float, default=60.0, metavar="S",
+                   help="re-queue a trial whose worker has been silent S seconds (default 60)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="glasskit", description="LAMMPS glass campaigns on Slurm: "
                                   "simulate, minimize, collect, learn.", epilog=EPILOG,
@@ -76,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("submit", help="render and submit a stage: simulate, minimize, train, cv",
+    s = sub.add_parser("submit", help="render and submit a stage: simulate, minimize, train, cv, search",
                        description="Render the job of a stage and submit it (Slurm) or run it on "
                        "this machine (local).", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,12 +115,17 @@ def parser() -> argparse.ArgumentParser:
         st.add_argument("--dry-run", action="store_true",
                         help="print the sbatch script and the first LAMMPS input; write and submit nothing")
     for stage, what in (("train", "train one CNN or D-MPNN (DDP over --tasks processes, via submitit)"),
-                        ("cv", "three-fold nested cross-validation: one training run per outer fold")):
+                        ("cv", "three-fold nested cross-validation: one training run per outer fold"),
+                        ("search", "hyperparameter search: TPE trials, in process or on --workers")):
         st = stages.add_parser(stage, help=what, description=what[0].upper() + what[1:] + ".",
                                epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
         _train_args(st)
         if stage == "cv":
             st.add_argument("--folds", type=int, default=3, help="outer folds K (default 3, the paper's)")
+            st.add_argument("--search", action="store_true",
+                            help="choose each fold's hyperparameters by a TPE search on its outer-train set")
+        if stage != "train":
+            _search_args(st)
 
     r = sub.add_parser("run", help="run one array task (what the sbatch script calls)")
     r.add_argument("stage", choices=["simulate", "minimize"])
@@ -151,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
-    if args.command == "submit" and args.stage in ("train", "cv"):
+    if args.command == "submit" and args.stage in ("train", "cv", "search"):
         try:
             from .ml.submit import submit_learning
         except ImportError as exc:
@@ -161,7 +189,7 @@ def _dispatch(args) -> int:
                                spec_path=args.spec, workdir=args.workdir, cluster=args.cluster,
                                executor=args.executor, tasks=args.tasks, models=args.models,
                                datasets=args.datasets, wait=args.wait, dry_run=args.dry_run,
-                               folds=getattr(args, "folds", 3))
+                               folds=getattr(args, "folds", 3), search=_search_opts(args))
     if args.command == "submit":
         from .submit import submit
         return submit(args.stage, args.spec, args.array, args.cluster, args.executor,
@@ -177,6 +205,15 @@ def _dispatch(args) -> int:
         return {"status": _status, "collect": _collect, "verify": _verify,
                 "dataset": _dataset}[args.command](campaign, args)
     raise AssertionError(args.command)
+
+
+def _search_opts(args) -> dict | None:
+    """The search options of ``submit search`` / ``submit cv --search``; None without a search."""
+    if args.stage == "search" or getattr(args, "search", False):
+        return {"evals": args.evals, "workers": args.workers, "mongo": args.mongo, "stale_after": args.stale_after}
+    if args.stage == "cv" and (args.workers or args.mongo):
+        raise GlasskitError("--workers and --mongo belong to a search", "add --search to choose hyperparameters by TPE")
+    return None
 
 
 def _status(campaign, args) -> int:

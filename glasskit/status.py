@@ -152,12 +152,17 @@ def training_lines(workdir) -> list[str]:
         from .ml.runs import all_states
     except ImportError:  # the [ml] extra is not installed: no training runs to show
         return []
+    from .ml.search import all_states as all_searches
+    lines = []
     states = all_states(workdir)
-    if not states:
-        return []
-    counts = {s: sum(r.state == s for r in states) for s in ("done", "running", "interrupted", "failed")}
-    lines = [f"train: {len(states)} run(s): " + ", ".join(f"{k} {v}" for k, v in counts.items())]
-    return lines + [f"  {r.state:<11} {r.run}  {r.detail}" for r in states]
+    if states:
+        counts = {s: sum(r.state == s for r in states) for s in ("done", "running", "interrupted", "failed")}
+        lines += [f"train: {len(states)} run(s): " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+        lines += [f"  {r.state:<11} {r.run}  {r.detail}" for r in states]
+    searches = all_searches(workdir)
+    if searches:
+        lines += [f"search: {len(searches)} experiment(s)"] + [f"  {r.state:<11} {r.name}  {r.detail}" for r in searches]
+    return lines
 
 
 def provenance(campaign: Campaign, stage: str) -> list[dict]:
@@ -187,7 +192,7 @@ def report(campaign: Campaign) -> dict:
             "stages": [s.as_dict() for s in stages],
             "seeds": {str(i): int(s) for i, s in zip(done, simulation_seeds(spec.campaign.seed, done))},
             "provenance": {s: provenance(campaign, s) for s in ("simulate", "minimize")},
-            "training": _training(campaign.workdir)}
+            "training": _training(campaign.workdir), "searches": _searches(campaign.workdir)}
 
 
 def _training(workdir) -> list[dict]:
@@ -196,3 +201,11 @@ def _training(workdir) -> list[dict]:
     except ImportError:
         return []
     return [{"run": r.run, "state": r.state, "detail": r.detail} for r in all_states(workdir)]
+
+
+def _searches(workdir) -> list[dict]:
+    try:
+        from .ml.search import all_states
+    except ImportError:
+        return []
+    return [{"experiment": r.name, "state": r.state, "detail": r.detail} for r in all_states(workdir)]

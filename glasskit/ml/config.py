@@ -233,3 +233,11 @@ def resolve(models: Models, model: str, dataset: int, preset: str | None = None,
 
 def config_json(cfg: RunConfig) -> str:
     return json.dumps(cfg.as_dict(), indent=1, sort_keys=True)
+
+
+def with_values(cfg: RunConfig, values: dict, src: str = "search") -> RunConfig:
+    """``cfg`` with ``values`` (keys of its model or of [train]) applied and validated."""
+    net_keys = {f.name for f in dataclasses.fields(cfg.net)}
+    net = _apply(cfg.net, {k: v for k, v in values.items() if k in net_keys}, src, cfg.model)
+    train = _apply(cfg.train, {k: v for k, v in values.items() if k not in net_keys}, src, "train")
+    return dataclasses.replace(cfg, net=net, train=train)

@@ -3,9 +3,9 @@
 Outer: K folds of the dataset's simulations (shuffled with the config's seed; a simulation's
 frames stay in one fold). For fold i the model is trained on the other K - 1 folds, and the
 held-out fold is split 50/50 (by simulation) into validation (epoch selection) and test. The
-hyperparameters of fold i come from ``choose(i, outer_train)``: by default the configured
+hyperparameters of fold i come from ``choose(cv_id, i, table, outer_train)``: by default the configured
 preset / ``--hp`` values; a hyperparameter search plugs in there (it sees only the outer-train
-samples, which it splits 80/10/10 itself). Results: ``<workdir>/cv/<cv id>/results.{json,csv}``
+samples, which it splits 80/10/10 itself: :class:`glasskit.ml.tune.Tuner`). Results: ``<workdir>/cv/<cv id>/results.{json,csv}``
 with each fold's AUC, accuracy and chosen hyperparameters, and mean +- sd over folds.
 """
 from __future__ import annotations
@@ -21,10 +21,10 @@ from ..log import logger
 from . import runs
 from .config import RunConfig
 from .launch import Launcher
-from .samples import SampleTable, kfold, split
+from .samples import SampleTable, kfold, pairs, split, subset
 from .submit import Inputs, finish, prepare, submit_train
 
-Chooser = Callable[[int, np.ndarray], RunConfig]
+Chooser = Callable[[str, int, SampleTable, np.ndarray], RunConfig]  # (cv id, fold, table, outer-train)
 
 
 def outer_splits(table: SampleTable, cfg: RunConfig, K: int = 3) -> list[dict[str, np.ndarray]]:
@@ -33,15 +33,9 @@ def outer_splits(table: SampleTable, cfg: RunConfig, K: int = 3) -> list[dict[st
     out = []
     for i, held in enumerate(folds):
         train = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != i]))
-        sub = SampleTable(table.dataset, table.sim[held], table.frame[held], table.label[held],
-                          table.T[held], table.xs[:0], table.types, table.box)
-        val, test = split(sub, (0.5, 0.5), cfg.train.seed + 1 + i, cfg.train.group_by)
+        val, test = split(subset(table, held), (0.5, 0.5), cfg.train.seed + 1 + i, cfg.train.group_by)
         out.append({"train": train, "val": held[val], "test": held[test]})
     return out
-
-
-def _pairs(table: SampleTable, idx: np.ndarray) -> list[list[int]]:
-    return [[int(table.sim[i]), int(table.frame[i])] for i in idx]
 
 
 def run_cv(cfg: RunConfig, inputs: Inputs, launcher: Launcher, K: int = 3, dry_run: bool = False,
@@ -51,11 +45,11 @@ def run_cv(cfg: RunConfig, inputs: Inputs, launcher: Launcher, K: int = 3, dry_r
     from .submit import check_dataset
     table = check_dataset(inputs, cfg)
     parts = outer_splits(table, cfg, K)
-    cv_id = "cv-" + runs.run_id(cfg, {"K": K})
+    cv_id = "cv-" + runs.run_id(cfg, {"K": K, **getattr(choose, "tag", {})})
     folds = []
     for i, p in enumerate(parts):
-        fcfg = choose(i, p["train"]) if choose else cfg
-        folds.append((fcfg, {k: _pairs(table, v) for k, v in p.items()}))
+        fcfg = choose(cv_id, i, table, p["train"]) if choose else cfg
+        folds.append((fcfg, {k: pairs(table, v) for k, v in p.items()}))
     if dry_run or launcher.kind == "local":
         codes = [submit_train(fcfg, inputs, launcher, dry_run, splits=sp, prefix=f"{cv_id}-fold{i}-", out=out)[0]
                  for i, (fcfg, sp) in enumerate(folds)]
@@ -64,7 +58,8 @@ def run_cv(cfg: RunConfig, inputs: Inputs, launcher: Launcher, K: int = 3, dry_r
     if dry_run:
         return 0
     return write_results(inputs.campaign.workdir, cv_id, cfg, K, [
-        inputs.run_dir(fcfg, sp, f"{cv_id}-fold{i}-") for i, (fcfg, sp) in enumerate(folds)]) or max(codes)
+        inputs.run_dir(fcfg, sp, f"{cv_id}-fold{i}-") for i, (fcfg, sp) in enumerate(folds)],
+        getattr(choose, "chosen", {})) or max(codes)
 
 
 def _slurm_array(folds, inputs: Inputs, launcher: Launcher, cv_id: str) -> list[int]:
@@ -88,8 +83,11 @@ def _slurm_array(folds, inputs: Inputs, launcher: Launcher, cv_id: str) -> list[
     return [finish(job, d) for job, d in zip(jobs, dirs)]
 
 
-def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: list[Path]) -> int:
-    """results.json / results.csv of a CV from its fold runs' metrics; 1 if a fold is missing."""
+def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: list[Path],
+                  searches: dict | None = None) -> int:
+    """results.json / results.csv of a CV from its fold runs' metrics; 1 if a fold is missing.
+    ``searches``: per fold, the search that chose its hyperparameters (experiment, best trial,
+    inner-test AUC, the chosen values)."""
     rows = []
     for i, d in enumerate(run_dirs):
         m = runs.read_json(d / "metrics.json")
@@ -97,10 +95,12 @@ def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: l
             logger.error("fold %d has no metrics (%s): re-submit the same command to finish it", i, d)
             return 1
         rows.append({"fold": i, "run": d.name, "auc": m["test"]["auc"], "accuracy": m["test"]["accuracy"],
-                     "n_test": m["test"]["n"], "hyperparameters": m["config"]["net"]})
+                     "n_test": m["test"]["n"], "hyperparameters": m["config"]["net"],
+                     "search": (searches or {}).get(i)})
     auc = np.array([r["auc"] for r in rows])
     acc = np.array([r["accuracy"] for r in rows])
     res = {"cv": cv_id, "model": cfg.model, "dataset": cfg.dataset, "K": K, "preset": cfg.preset,
+           "selection": "search" if searches else "preset",
            "folds": rows, "auc_mean": float(np.nanmean(auc)), "auc_sd": float(np.nanstd(auc, ddof=1)),
            "accuracy_mean": float(acc.mean()), "accuracy_sd": float(acc.std(ddof=1))}
     out = Path(workdir) / "cv" / cv_id
@@ -108,12 +108,14 @@ def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: l
     runs.write_json(out / "results.json", res)
     with open(out / "results.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["fold", "run", "auc", "accuracy", "n_test", "hyperparameters"])
+        w.writerow(["fold", "run", "auc", "accuracy", "n_test", "hyperparameters", "search", "chosen"])
         for r in rows:
+            sr = r["search"] or {}
             w.writerow([r["fold"], r["run"], f"{r['auc']:.6g}", f"{r['accuracy']:.6g}", r["n_test"],
-                        json.dumps(r["hyperparameters"], sort_keys=True)])
-        w.writerow(["mean", "", f"{res['auc_mean']:.6g}", f"{res['accuracy_mean']:.6g}", "", ""])
-        w.writerow(["sd", "", f"{res['auc_sd']:.6g}", f"{res['accuracy_sd']:.6g}", "", ""])
+                        json.dumps(r["hyperparameters"], sort_keys=True), sr.get("experiment", ""),
+                        json.dumps(sr.get("params", {}), sort_keys=True) if sr else ""])
+        w.writerow(["mean", "", f"{res['auc_mean']:.6g}", f"{res['accuracy_mean']:.6g}", "", "", "", ""])
+        w.writerow(["sd", "", f"{res['auc_sd']:.6g}", f"{res['accuracy_sd']:.6g}", "", "", "", ""])
     logger.info("%d-fold CV of %s on dataset %d: AUC %.4f +- %.4f, accuracy %.4f +- %.4f -> %s", K,
                 cfg.model, cfg.dataset, res["auc_mean"], res["auc_sd"], res["accuracy_mean"],
                 res["accuracy_sd"], out / "results.json")

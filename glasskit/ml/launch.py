@@ -102,10 +102,9 @@ def dist_env(local: bool):
 
 
 def _run(task: TrainTask) -> dict:
-    import numpy as np
     import torch
     from .config import RunConfig
-    from .samples import load_samples, split
+    from .samples import indices, load_samples, split
     from .train import train
     cfg = RunConfig.from_dict(task.config)
     if task.threads:
@@ -114,12 +113,7 @@ def _run(task: TrainTask) -> dict:
     try:
         table = load_samples(task.campaign_file, task.spec, cfg.dataset, task.datasets)
         if task.splits:
-            key = {(int(s), int(f)): i for i, (s, f) in enumerate(zip(table.sim, table.frame))}
-            try:
-                parts = {k: np.array([key[tuple(p)] for p in v], np.int64) for k, v in task.splits.items()}
-            except KeyError as exc:
-                raise GlasskitError(f"sample (sim, frame) {exc.args[0]} of the split is not in dataset "
-                                    f"{cfg.dataset}", "re-collect the campaign or re-submit the CV") from None
+            parts = indices(table, task.splits)
         else:
             parts = dict(zip(("train", "val", "test"),
                              split(table, cfg.train.split, cfg.train.seed, cfg.train.group_by)))

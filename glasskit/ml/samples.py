@@ -100,6 +100,27 @@ def kfold(table: SampleTable, K: int, seed: int, group_by: str = "simulation") -
     return [np.nonzero(np.isin(g, part))[0] for part in np.array_split(order, K)]
 
 
+def subset(table: SampleTable, idx: np.ndarray) -> SampleTable:
+    """The labels of ``table[idx]`` (no coordinates): what :func:`split` needs to split a part."""
+    return SampleTable(table.dataset, table.sim[idx], table.frame[idx], table.label[idx], table.T[idx],
+                       table.xs[:0], table.types, table.box)
+
+
+def pairs(table: SampleTable, idx: np.ndarray) -> list[list[int]]:
+    """[sim, frame] of each sample: how a split is written down, independent of load order."""
+    return [[int(table.sim[i]), int(table.frame[i])] for i in idx]
+
+
+def indices(table: SampleTable, split_pairs: dict[str, list]) -> dict[str, np.ndarray]:
+    """The inverse of :func:`pairs` for each part of a split."""
+    key = {(int(s), int(f)): i for i, (s, f) in enumerate(zip(table.sim, table.frame))}
+    try:
+        return {k: np.array([key[tuple(p)] for p in v], np.int64) for k, v in split_pairs.items()}
+    except KeyError as exc:
+        raise GlasskitError(f"sample (sim, frame) {exc.args[0]} of the split is not in dataset "
+                            f"{table.dataset}", "re-collect the campaign or re-submit the CV") from None
+
+
 class GraphSet(Dataset):
     """Window graphs of ``table[indices]``, a new random window on every access (see
     :mod:`glasskit.ml.featurize`). Call :meth:`set_epoch` before each epoch."""

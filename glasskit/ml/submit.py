@@ -115,17 +115,29 @@ def _threads(launcher: Launcher) -> int:
 
 def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=None, spec_path: str,
                     workdir=None, cluster="local", executor=None, tasks=1, models="jobs/models.toml",
-                    datasets="jobs/datasets.toml", wait=False, dry_run=False, folds=3, out=print) -> int:
-    """``glasskit submit train|cv``: validate everything, then launch; returns the exit code."""
+                    datasets="jobs/datasets.toml", wait=False, dry_run=False, folds=3, search=None,
+                    out=print) -> int:
+    """``glasskit submit train|cv|search``: validate everything, then launch; returns the exit
+    code. ``search``: {evals, workers, mongo, stale_after} of a TPE search (``search`` and
+    ``cv --search``)."""
     from ..cluster import load_cluster
     from ..spec import load_spec
     from .config import load_models, parse_overrides, resolve
-    cfg = resolve(load_models(models), model, dataset, preset, parse_overrides(hp))
+    spec = load_models(models)
+    cfg = resolve(spec, model, dataset, preset, parse_overrides(hp))
     inputs = Inputs(Campaign.of(load_spec(spec_path, workdir)), spec_path, datasets)
+    if search is not None and tasks != 1:
+        raise GlasskitError("--tasks is for train and cv runs", "a search runs each trial in one worker process")
     launcher = Launcher.of(executor, tasks, load_cluster(cluster))
     if stage == "train":
         return submit_train(cfg, inputs, launcher, dry_run, wait, out=out)[0]
+    searcher = None
+    if search is not None:
+        from .tune import Tuner
+        searcher = Tuner(cfg, inputs, spec.search.get(cfg.model, {}), launcher, dry_run=dry_run, out=out, **search)
+    if stage == "search":
+        return searcher.whole_dataset()
     if not 2 <= folds <= 20:
         raise GlasskitError(f"--folds {folds} must be between 2 and 20")
     from .cv import run_cv
-    return run_cv(cfg, inputs, launcher, folds, dry_run, out=out)
+    return run_cv(cfg, inputs, launcher, folds, dry_run, choose=searcher, out=out)

