@@ -35,7 +35,7 @@ def collect(models: Path) -> list[dict]:
     for p in sorted(models.glob("*/metrics.json")):
         m = json.loads(p.read_text())
         key = (m["config"]["model"], m["config"]["dataset"])
-        if key not in seen and not p.parent.name.startswith("cv-"):
+        if key not in seen and not p.parent.name.startswith(("cv-", "search-")):  # folds, trials
             single.setdefault(key, []).append(m["test"])
     for (model, ds), tests in sorted(single.items()):
         auc, acc = np.array([t["auc"] for t in tests]), np.array([t["accuracy"] for t in tests])

@@ -49,26 +49,14 @@ def _now() -> str:
 
 
 @dataclass
-class Objective:
-    """-(inner-test AUC) of ``config`` + a trial's point, trained on ``splits`` ([sim, frame] pairs
-    of train / val / test)."""
+class Recorded:
+    """What every objective shares: cast the trial's point, mark it running, score it, append the
+    record to trials.jsonl. Subclasses implement :meth:`_score` (a result dict, never raising)."""
 
     search_dir: str
-    config: dict
     dims: dict
-    campaign_file: str
-    spec: str
-    datasets: str
-    splits: dict
-    models_dir: str
-    run_prefix: str
-    threads: int = 0
-    _table: object = field(default=None, repr=False, compare=False)
 
     fmin_pass_expr_memo_ctrl: ClassVar[bool] = True  # hyperopt passes (expr, memo, ctrl)
-
-    def __getstate__(self):
-        return {**self.__dict__, "_table": None}  # workers load the samples themselves
 
     def __call__(self, expr, memo, ctrl) -> dict:
         from hyperopt import pyll
@@ -87,6 +75,48 @@ class Objective:
         triallog.append(Path(self.search_dir), rec)
         marker.unlink(missing_ok=True)
         return result
+
+    def _score(self, point: dict, rec: dict) -> dict:
+        raise NotImplementedError
+
+
+@dataclass
+class FixedCost(Recorded):
+    """A stand-in for training with a known cost and answer, for benchmarks and tests of the
+    search machinery: sleeps ``seconds``, then ``loss`` = sum of the point's values scaled to
+    [0, 1] per dimension (the best point is every dimension at its low end); a point with
+    ``nan_at`` (name, value) scores NaN, which must count as a failure."""
+
+    seconds: float = 0.0
+    nan_at: tuple | None = None
+
+    def _score(self, point: dict, rec: dict) -> dict:
+        time.sleep(self.seconds)
+        if self.nan_at and point[self.nan_at[0]] == self.nan_at[1]:
+            rec["failure"] = "loss is NaN"
+            return {"status": "fail", "failure": rec["failure"]}
+        loss = sum((point[k] - d.low) / (d.high - d.low) for k, d in self.dims.items())
+        rec.update(auc=1.0 - loss / len(self.dims))
+        return {"status": "ok", "loss": float(loss)}
+
+
+@dataclass
+class Objective(Recorded):
+    """-(inner-test AUC) of ``config`` + a trial's point, trained on ``splits`` ([sim, frame] pairs
+    of train / val / test)."""
+
+    config: dict = field(default_factory=dict)
+    campaign_file: str = ""
+    spec: str = ""
+    datasets: str = ""
+    splits: dict = field(default_factory=dict)
+    models_dir: str = ""
+    run_prefix: str = ""
+    threads: int = 0
+    _table: object = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_table": None}  # workers load the samples themselves
 
     def _score(self, point: dict, rec: dict) -> dict:
         try:

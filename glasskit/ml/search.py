@@ -43,7 +43,7 @@ from ..log import logger
 from . import runs, triallog
 from .config import Dimension, RunConfig
 from .launch import Launcher, _reason
-from .objective import RUNNING, Objective, space
+from .objective import RUNNING, Objective, Recorded, space
 
 SEARCHES, STATE, BEST = "searches", "search.json", "best.json"
 
@@ -54,7 +54,7 @@ class Search:
 
     name: str
     directory: Path
-    objective: Objective
+    objective: Recorded
     dims: dict[str, Dimension]
     evals: int
     workers: int = 0
@@ -63,6 +63,7 @@ class Search:
     stale_after: float = 60.0
     launcher: Launcher | None = None
     poll_s: float = 0.1
+    threads: int = 0  # intra-op threads per worker (0: torch's default)
 
     @property
     def store(self) -> str:
@@ -88,9 +89,11 @@ def plan(cfg: RunConfig, dims: dict[str, Dimension], workdir: Path, splits: dict
     directory = Path(workdir) / SEARCHES / name
     cores = os.cpu_count() or 1
     threads = max(1, cores // max(1, workers)) if not launcher or launcher.kind == "local" else 0
-    obj = Objective(str(directory), cfg.as_dict(), dims, *map(str, inputs_files), splits,
+    campaign_file, spec, datasets = map(str, inputs_files)
+    obj = Objective(str(directory), dims, cfg.as_dict(), campaign_file, spec, datasets, splits,
                     str(Path(workdir) / runs.MODELS_DIR), f"{name}-", threads)
-    return Search(name, directory, obj, dims, evals, workers, mongo, cfg.train.seed, stale_after, launcher)
+    return Search(name, directory, obj, dims, evals, workers, mongo, cfg.train.seed, stale_after, launcher,
+                  threads=threads)
 
 
 def describe(s: Search) -> str:
@@ -98,7 +101,7 @@ def describe(s: Search) -> str:
     lines = [f"# search {s.name} -> {s.directory}",
              f"#   TPE over {', '.join(f'{k} {d.low:g}-{d.high:g} step {d.step:g}' for k, d in s.dims.items())}",
              f"#   {s.evals} trial(s); objective -(inner-test AUC); split "
-             f"{ {k: len(v) for k, v in s.objective.splits.items()} } samples",
+             f"{ {k: len(v) for k, v in getattr(s.objective, 'splits', {}).items()} } samples",
              "#   store: " + {"trials": "hyperopt.Trials in this process (sequential)",
                              "embedded": "MongoTrials on the embedded jongodb server (loopback)",
                              "mongodb": f"MongoTrials on {s.mongo}"}[s.store]]
@@ -148,7 +151,8 @@ def _claim(s: Search) -> None:
         raise GlasskitError(f"search {s.name} is already running (driver pid {st['pid']})",
                             "wait for it, or watch it with glasskit status")
     runs.write_json(s.directory / STATE, {
-        "experiment": s.name, "model": s.objective.config["model"], "dataset": s.objective.config["dataset"],
+        "experiment": s.name, "model": getattr(s.objective, "config", {}).get("model"),
+        "dataset": getattr(s.objective, "config", {}).get("dataset"),
         "evals": s.evals, "workers": s.workers, "store": s.store, "space": {k: dataclasses.asdict(d) for k, d in
                                                                           s.dims.items()},
         "pid": os.getpid(), "pid_start": _start_time(os.getpid()), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -257,7 +261,7 @@ class WorkerPool:
         from .worker import SearchWorker
         self.s, self.folder = s, s.directory / "workers"
         self.task = SearchWorker(url, s.name, poll_s=s.poll_s, beat_s=max(0.5, s.stale_after / 6),
-                                 threads=s.objective.threads)
+                                 threads=s.threads)
         self.ex = s.launcher.executor(self.folder)
         try:
             if s.launcher.kind == "slurm":
