@@ -64,14 +64,15 @@ class Recorded:
         trial = ctrl.current_trial
         tid = int(trial["tid"])
         rec = {"tid": tid, "vals": {k: [float(x) for x in v] for k, v in trial["misc"]["vals"].items()},
-               "params": point, "host": socket.gethostname(), "pid": os.getpid(), "started": _now()}
+               "params": point, "host": socket.gethostname(), "pid": os.getpid(), "started": _now(),
+               "t_start": time.time()}
         marker = Path(self.search_dir) / RUNNING / f"{tid}.json"
         marker.parent.mkdir(exist_ok=True)
         runs.write_json(marker, rec)
         t0 = time.perf_counter()
         result = self._score(point, rec)
         rec.update(status=result["status"], loss=result.get("loss"), seconds=time.perf_counter() - t0,
-                   finished=_now())
+                   finished=_now(), t_end=time.time())
         triallog.append(Path(self.search_dir), rec)
         marker.unlink(missing_ok=True)
         return result
