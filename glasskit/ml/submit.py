@@ -113,6 +113,19 @@ def _threads(launcher: Launcher) -> int:
     return max(1, (os.cpu_count() or 1) // launcher.tasks) if launcher.kind == "local" else 0
 
 
+def pinned(dims: dict, overrides: dict) -> dict:
+    """The search dimensions left after ``--hp`` pinned some: a value given on the command line
+    is kept, the search varies the rest."""
+    fixed = sorted(set(dims) & set(overrides))
+    if fixed:
+        left = [k for k in dims if k not in overrides]
+        if not left:
+            raise GlasskitError(f"--hp pins every searched setting ({', '.join(fixed)})",
+                                "drop one --hp, or train with glasskit submit train")
+        logger.info("--hp pins %s: the search varies %s", ", ".join(fixed), ", ".join(left))
+    return {k: d for k, d in dims.items() if k not in overrides}
+
+
 def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=None, spec_path: str,
                     workdir=None, cluster="local", executor=None, tasks=1, models="jobs/models.toml",
                     datasets="jobs/datasets.toml", wait=False, dry_run=False, folds=3, search=None,
@@ -124,7 +137,8 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
     from ..spec import load_spec
     from .config import load_models, parse_overrides, resolve
     spec = load_models(models)
-    cfg = resolve(spec, model, dataset, preset, parse_overrides(hp))
+    overrides = parse_overrides(hp)
+    cfg = resolve(spec, model, dataset, preset, overrides)
     inputs = Inputs(Campaign.of(load_spec(spec_path, workdir)), spec_path, datasets)
     if search is not None and tasks != 1:
         raise GlasskitError("--tasks is for train and cv runs", "a search runs each trial in one worker process")
@@ -134,7 +148,8 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
     searcher = None
     if search is not None:
         from .tune import Tuner
-        searcher = Tuner(cfg, inputs, spec.search.get(cfg.model, {}), launcher, dry_run=dry_run, out=out, **search)
+        searcher = Tuner(cfg, inputs, pinned(spec.search.get(cfg.model, {}), overrides), launcher,
+                         dry_run=dry_run, out=out, **search)
     if stage == "search":
         return searcher.whole_dataset()
     if not 2 <= folds <= 20:

@@ -4,7 +4,8 @@
 # (campaign HDF5) -> verify -> inherent-structure statistics -> datasets 1 and 6 (images,
 # graphs, metadata) -> figures (RDFs, ISE histogram, graph metrics with T_g, five-fold images)
 # -> classifiers: a CNN and a D-MPNN (2 DDP processes, submitit) on datasets 1 and 6, a 3-fold
-# nested CV, and the figures that need a trained model (Figs 3, 4, 5, 6, 8, transfer matrix).
+# nested CV with a parallel TPE search per fold, and the figures that need a trained model
+# (Figs 3, 4, 5, 6, 8, transfer matrix, the searches' trials).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bash "$ROOT/hpc/setup/install.sh"
@@ -39,7 +40,10 @@ for DS in 1 6; do
     $GK submit train --model cnn --dataset $DS --spec "$SPEC" --executor local --hp epochs=5
     $GK submit train --model dmpnn --dataset $DS --spec "$SPEC" --executor local --tasks 2 "${DMPNN_DEMO[@]}"
 done
-$GK submit cv --model dmpnn --preset model-i --dataset 1 --spec "$SPEC" --executor local "${DMPNN_DEMO[@]}"
+# nested CV with a parallel TPE search per outer fold (2 workers on the embedded MongoDB-wire
+# server); --hp pins l_win, dropout and hidden, so TPE varies k, depth and ffn_layers of Model I
+$GK submit cv --model dmpnn --preset model-i --dataset 1 --spec "$SPEC" --executor local "${DMPNN_DEMO[@]}" \
+    --hp hidden=300 --search --evals 4 --workers 2
 $GK status --spec "$SPEC"
 MODELS=$(dirname "$CAMPAIGN")/models
 .venv/bin/python analysis/accuracy.py "$MODELS" --out "$FIG/accuracy"
@@ -49,6 +53,7 @@ CNN_RUN=$(ls -d "$MODELS"/cnn-d1-* | head -n1)
 .venv/bin/python analysis/feature_maps.py "$CNN_RUN" --out "$FIG"
 .venv/bin/python analysis/nfold_verdict.py "$CNN_RUN" --count 2 --out "$FIG"
 .venv/bin/python analysis/transfer.py "$MODELS" --model dmpnn --out "$FIG/transfer_dmpnn"
+.venv/bin/python analysis/search.py "$(dirname "$CAMPAIGN")/searches" --out "$FIG/search"
 # Fig 8 on the demo's frames, two steps per point (the full figure: bench/ml.py, paper-sized frames)
 .venv/bin/python analysis/training_time.py --campaign "$CAMPAIGN" --spec "$SPEC" --l-win 0.3 0.45 0.6 \
     --steps 2 --batch 2 --out "$FIG/training_time"
