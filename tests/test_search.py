@@ -205,6 +205,22 @@ def test_dry_run_shows_the_plan_and_writes_nothing(ml_campaign):
 
 
 @pytest.mark.slow
+@pytest.mark.slurm
+def test_search_workers_run_as_a_slurm_job_array(tmp_path, local_slurm, monkeypatch, caplog):
+    monkeypatch.setenv("SLURM_CONF", local_slurm["SLURM_CONF"])
+    s = fixed(tmp_path, evals=4, workers=2, seconds=0.2)
+    s.launcher = Launcher.of("slurm", 1, load_cluster("local"))
+    with caplog.at_level("INFO", logger="glasskit"):
+        best = run(s)
+    assert best["trials"] == 4 and [r["tid"] for r in triallog.read(s.directory)] == [0, 1, 2, 3]
+    (line,) = [r.getMessage() for r in caplog.records if "slurm worker(s)" in r.getMessage()]
+    array = line.split("(jobs ")[1].split(")")[0].split(", ")
+    assert len(array) == 2 and len({j.split("_")[0] for j in array}) == 1 and all("_" in j for j in array)
+    logs = list((s.directory / "workers").glob("*_log.err"))
+    assert logs and any("finished after" in p.read_text() for p in logs)
+
+
+@pytest.mark.slow
 def test_search_and_nested_cv_with_search_train_real_models(ml_campaign, tmp_path):
     hp = ["--hp", "epochs=1", "--hp", "warmup_epochs=0", "--hp", "workers=0"]
     base = ["--model", "dmpnn", "--dataset", "1", "--spec", ml_campaign, "--executor", "local", *hp]

@@ -264,8 +264,9 @@ class WorkerPool:
                                  threads=s.threads)
         self.ex = s.launcher.executor(self.folder)
         try:
-            if s.launcher.kind == "slurm":
-                self.ex.update_parameters(job_name="gk-search")
+            if s.launcher.kind == "slurm":  # one GPU per worker where the profile has GPUs
+                gpus = {"gpus_per_node": 1} if s.launcher.params.get("gpus_per_node") else {}
+                self.ex.update_parameters(job_name="gk-search", **gpus)
                 with self.ex.batch():
                     self.jobs = [self.ex.submit(self.task) for _ in range(s.workers)]
             else:

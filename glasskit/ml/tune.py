@@ -50,6 +50,9 @@ class Tuner:
         if self.workers and not self.dry_run:
             from .mongoserver import binary, connect
             connect(self.mongo) if self.mongo else binary()
+        if self.workers and not self.mongo and self.launcher.kind == "slurm":
+            logger.warning("the embedded MongoDB-wire server listens on this host's loopback: Slurm workers on "
+                           "other nodes cannot reach it; pass --mongo mongodb://host:port/db for a multi-node search")
 
     @property
     def tag(self) -> dict:
