@@ -32,7 +32,7 @@ def main() -> int:
     runs = {}
     for m in sorted(args.models.glob("*/metrics.json")):
         meta = json.loads(m.read_text())
-        if meta["config"]["model"] == args.model and not m.parent.name.startswith("cv-"):
+        if meta["config"]["model"] == args.model and not m.parent.name.startswith(("cv-", "search-")):
             runs.setdefault(meta["config"]["dataset"], m.parent)  # first run per dataset
     if not runs:
         raise GlasskitError(f"no finished {args.model} run under {args.models}", "run glasskit submit train first")
