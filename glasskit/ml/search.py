@@ -92,8 +92,8 @@ def plan(cfg: RunConfig, dims: dict[str, Dimension], workdir: Path, splits: dict
     campaign_file, spec, datasets = map(str, inputs_files)
     obj = Objective(str(directory), dims, cfg.as_dict(), campaign_file, spec, datasets, splits,
                     str(Path(workdir) / runs.MODELS_DIR), f"{name}-", threads)
-    return Search(name, directory, obj, dims, evals, workers, mongo, cfg.train.seed, stale_after, launcher,
-                  threads=threads)
+    seed = cfg.train.seed * 1_000_003 + int(name[-8:], 16)  # its own TPE draws per experiment (CV fold)
+    return Search(name, directory, obj, dims, evals, workers, mongo, seed, stale_after, launcher, threads=threads)
 
 
 def describe(s: Search) -> str:
