@@ -85,7 +85,7 @@ def resolve_class(campaign: Campaign, cls: ClassSpec) -> tuple[float, int]:
     else:
         raise GlasskitError(f"ramp {cls.ramp!r} is not in this campaign (t_cool: {rates})",
                             "use \"slow\", \"fast\" or one of those t_cool values")
-    steps = spec.protocol.dump_every * np.arange(1, spec.n_frames(t_cool) + 1)
+    steps = spec.dump_every(t_cool) * np.arange(1, spec.n_frames(t_cool) + 1)
     temps = spec.frame_temperature(steps, t_cool)
     return float(temps[np.argmin(np.abs(temps - cls.T))]), int(t_cool)
 

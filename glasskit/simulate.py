@@ -39,7 +39,9 @@ def _potential_context(spec: Spec) -> dict:
 def init_input(spec: Spec, data_file: str | Path) -> str:
     """LAMMPS input that builds, types and FIRE-minimizes the initial configuration."""
     s, i = spec.system, spec.init
-    return render("lammps/init.in.j2", campaign=spec.campaign.name, density=s.density,
+    side = s.side
+    return render("lammps/init.in.j2", campaign=spec.campaign.name, density=s.density, side=repr(side),
+                  ax=repr(side / s.lattice[0]), ay=repr(side / s.lattice[1]),
                   nx=s.lattice[0], ny=s.lattice[1], n_b=s.n_b, n_atoms=s.n_atoms, seed=i.seed,
                   etol=i.etol, ftol=i.ftol, maxiter=i.maxiter, maxeval=i.maxeval,
                   data_file=str(data_file), **_potential_context(spec))
@@ -51,7 +53,7 @@ def cool_input(spec: Spec, data_file: str | Path, index: int, seed: int, t_cool:
     return render("lammps/cool.in.j2", campaign=spec.campaign.name, index=index, seed=seed,
                   t_cool=t_cool, n_frames=spec.n_frames(t_cool), data_file=str(data_file),
                   timestep=p.timestep, t_start=p.t_start, t_stop=p.t_stop, tdamp=p.tdamp,
-                  dump_every=p.dump_every, **_potential_context(spec))
+                  dump_every=spec.dump_every(t_cool), **_potential_context(spec))
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class CoolingRun:
         self.spec, self.data_file, self.comm = spec, Path(data_file), comm
 
     def frames(self, index: int, seed: int, t_cool: int, inject: str = "") -> Iterator[Frame]:
-        every = self.spec.protocol.dump_every
+        every = self.spec.dump_every(t_cool)
         lmp = new_lammps(self.comm)
         try:
             self._do(lmp, index, cool_input(self.spec, self.data_file, index, seed, t_cool) + inject)

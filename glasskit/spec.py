@@ -9,6 +9,7 @@ anything is rendered or submitted. All quantities are in LAMMPS ``units lj``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -68,6 +69,11 @@ class SystemSpec:
     def n_atoms(self) -> int:
         return self.lattice[0] * self.lattice[1]
 
+    @property
+    def side(self) -> float:
+        """Side L of the square box (sigma): L^2 = N / density (60 for the paper's N = 4320)."""
+        return math.sqrt(self.n_atoms / self.density)
+
 
 @dataclass(frozen=True)
 class InitSpec:
@@ -88,7 +94,8 @@ class ProtocolSpec:
     t_start: float = field(default=2.0, metadata=_pos)
     t_stop: float = field(default=0.05, metadata=_pos)
     tdamp: float = field(default=0.5, metadata=_pos)
-    dump_every: int = field(default=100_000, metadata=_pos)
+    frames: int = field(default=200, metadata=_pos)  # per ramp, at every cooling rate (authors' code)
+    dump_every: int = field(default=0, metadata=_nonneg)  # fixed frame interval instead (0: t_cool / frames)
 
 
 @dataclass(frozen=True)
@@ -120,9 +127,14 @@ class Spec:
         groups = np.searchsorted(bounds, np.asarray(indices, dtype=np.int64), side="right")
         return np.array([g.t_cool for g in self.campaign.runs], dtype=np.int64)[groups]
 
+    def dump_every(self, t_cool: int) -> int:
+        """MD steps between stored frames of a ramp of ``t_cool`` steps: t_cool / frames (the
+        authors' 200 frames per ramp at both rates), or the spec's fixed ``dump_every``."""
+        return self.protocol.dump_every or int(t_cool) // self.protocol.frames
+
     def n_frames(self, t_cool: int) -> int:
-        """Frames stored for a ramp of ``t_cool`` steps: one every dump_every, step 0 excluded."""
-        return int(t_cool) // self.protocol.dump_every
+        """Frames stored for a ramp of ``t_cool`` steps (step 0 excluded; the last at t_cool)."""
+        return int(t_cool) // self.dump_every(t_cool)
 
     def frame_temperature(self, step, t_cool):
         """Target temperature at MD ``step`` of a ramp over ``t_cool`` steps."""
@@ -156,6 +168,9 @@ def parse_spec(data: dict, text: str = "", source: str = "<spec>", workdir: str 
     parts = {k: _build(cls, data.get(k, {}), source, k) for k, cls in _TABLES.items()}
     if workdir:
         parts["campaign"] = dataclasses.replace(parts["campaign"], workdir=str(workdir))
+    if {"frames", "dump_every"} <= set(data.get("protocol", {})):
+        raise GlasskitError(f"{source}: [protocol] sets both 'frames' and 'dump_every'",
+                            "keep frames (per ramp, the paper's 200) or a fixed dump_every, not both")
     spec = Spec(**parts, path=source, text=text)
     _check_physics(spec, source)
     return spec
@@ -237,11 +252,12 @@ def _check_physics(spec: Spec, source: str) -> None:
         raise GlasskitError(f"{source}: no [[campaign.runs]]", "add e.g. [[campaign.runs]] count = 8, t_cool = 20000")
     if s.n_b >= s.n_atoms:
         raise GlasskitError(f"{source}: 'system.n_b' = {s.n_b} must be < N = {s.n_atoms} (lattice product)")
+    step, name = (p.dump_every, "dump_every") if p.dump_every else (p.frames, "frames")
     for i, g in enumerate(spec.campaign.runs):
-        if g.t_cool % p.dump_every:
+        if g.t_cool % step:
             raise GlasskitError(
                 f"{source}: 'campaign.runs[{i}].t_cool' = {g.t_cool} is not a multiple of "
-                f"'protocol.dump_every' = {p.dump_every}",
-                "frames are taken every dump_every steps; pick t_cool = k * dump_every")
+                f"'protocol.{name}' = {step}",
+                f"frames land on whole MD steps only when t_cool = k * {name}")
     if p.t_stop >= p.t_start:
         raise GlasskitError(f"{source}: 'protocol.t_stop' = {p.t_stop} must be below 't_start' = {p.t_start}")

@@ -42,15 +42,31 @@ def test_recipe_size_colours_and_no_axes(frames, tmp_path):
         assert im.size == (250, 250) and round(im.info["dpi"][0]) == 100
 
 
-def test_recipe_is_slightly_cropped(frames):
+@pytest.mark.parametrize("render", [render_matplotlib, rasterize])
+def test_recipe_is_cropped_by_about_0_2_percent_per_side(render):
+    """The axes span [CROP, 1 - CROP] with CROP = 0.002 (the authors'), not 2 %: two B particles
+    half a box apart sit 0.5 x 250 / (1 - 2 CROP) = 125.25 px apart (2 % would give 130.2)."""
+    from glasskit.images import CROP
+    assert CROP == 0.002
+    xs = np.array([[0.25, 0.5], [0.75, 0.5]])
+    img = render(xs, np.array([2, 2])).astype(float)
+    blue = (255 - img[..., 0]) * (img[..., 2] > 128)  # the B colour has no red
+    cols = blue.sum(axis=0)
+    left, right = cols[:125], cols[125:]
+    cx = [(np.arange(125) * left).sum() / left.sum(), 125 + (np.arange(125) * right).sum() / right.sum()]
+    assert abs((cx[1] - cx[0]) - 125.25) < 1.0, cx
+
+
+def test_a_particle_on_the_box_edge_is_partly_cut(frames):
     xs, types = frames[-1]
-    xs = xs.copy()
-    xs[0] = (0.005, 0.5)  # inside the box but in the cropped margin
-    types = types.copy()
-    types[0] = 2
-    without = render_matplotlib(np.delete(xs, 0, 0), np.delete(types, 0))
-    with_edge = render_matplotlib(xs, types)
-    assert np.array_equal(without, with_edge)
+    keep = (xs[:, 0] > 0.05) & (xs[:, 0] < 0.95) & (xs[:, 1] > 0.05) & (xs[:, 1] < 0.95)
+    xs, types = xs[keep].copy(), types[keep].copy()
+    edge = np.vstack([xs, [[0.0, 0.5]]])
+    with_edge = render_matplotlib(edge, np.append(types, 2))
+    without = render_matplotlib(xs, types)
+    diff = np.abs(with_edge.astype(int) - without.astype(int)).sum(axis=2)
+    cols = np.nonzero(diff.any(axis=0))[0]
+    assert cols.size and cols.max() <= 1  # only the inner half of its disk, in the first columns
 
 
 def test_fast_rasterizer_matches_matplotlib(frames):
