@@ -6,9 +6,12 @@
 For every frame of the slowest cooling ramp: the number of type A particles with no type B
 neighbour, of B-B edges, and of disjoint graphs (connected components of the subgraph of
 edges touching a B particle), in the symmetric k-nearest-neighbour graph of the whole periodic
-frame (glasskit.structure.graph_metrics). Each metric, averaged over simulations, gets a
-continuous two-segment linear fit; its break point is the T_g estimate (bootstrap sd).
-Writes <out>.png/.pdf and <out>.csv (T, means, sds) plus <out>_tg.csv.
+frame (glasskit.structure.graph_metrics), or with --l-win of one random square window of that
+side per frame (fraction of the box, no periodic images: the authors' graphs). Each metric,
+averaged over simulations, gets T_g as the authors estimated it (glasskit.structure.branch_fit):
+straight lines on the glass branch (--glass-range, default 0.05-0.30) and on the liquid branch
+(--liquid-range, default 0.45-0.70), intersected, with a bootstrap sd; the same fit as
+analysis/ise.py's E_IS(T). Writes <out>.png/.pdf and <out>.csv (T, means, sds) plus <out>_tg.csv.
 """
 from __future__ import annotations
 
@@ -19,12 +22,13 @@ import numpy as np
 
 from glasskit.plotting import figure, save, sci
 from glasskit.store import open_campaign
-from glasskit.structure import graph_metrics, two_segment_fit
+from glasskit.errors import GlasskitError, script
+from glasskit.structure import GLASS_RANGE, LIQUID_RANGE, branch_fit, graph_metrics
 
 METRICS = {"isolated_A": "isolated A particles", "BB_edges": "B-B edges", "components": "disjoint graphs"}
 
 
-def per_temperature(path, k: int, max_sims: int | None, minimized: bool):
+def per_temperature(path, k: int, max_sims: int | None, minimized: bool, l_win: float = 1.0, seed: int = 0):
     """Temperatures (F,) and per-metric arrays (F, n_sims) on the slowest ramp."""
     with open_campaign(path) as r:
         t_cool = int(r.f["sim/t_cool"][...].max())
@@ -36,13 +40,24 @@ def per_temperature(path, k: int, max_sims: int | None, minimized: bool):
         vals = {m: np.full((len(temps), len(sims)), np.nan) for m in METRICS}
         field = "is/xs" if minimized else "frames/xs"
         box = r.box
+        rng = np.random.default_rng(seed)
         for chunk in r.iter_chunks(sel, (field,), size=128):
             for s, T, xs in zip(chunk["sim"], chunk["T"], chunk[field]):
-                m = graph_metrics(xs * box, chunk["type"], box, k)
+                origin = rng.uniform(0, 1, 2)
+                m = graph_metrics(xs * box, chunk["type"], box, k, l_win, origin)
                 i, j = np.searchsorted(-temps, -T), np.searchsorted(sims, s)
                 for name in METRICS:
                     vals[name][i, j] = m[name]
     return temps, vals, t_cool
+
+
+def draw_branches(ax, fit) -> None:
+    """The two fitted lines over their ranges (solid) extended to T_g (dotted), and T_g."""
+    for (m, q), (lo, hi), c in ((fit.glass, fit.glass_range, "tab:blue"), (fit.liquid, fit.liquid_range, "tab:red")):
+        ax.plot([lo, hi], [m * lo + q, m * hi + q], color=c, lw=1.8, zorder=4)
+        ends = sorted([fit.Tg, lo if fit.Tg < lo else hi])
+        ax.plot(ends, [m * ends[0] + q, m * ends[1] + q], color=c, lw=1.2, ls=":", zorder=4)
+    ax.axvline(fit.Tg, color="0.4", ls="--", lw=0.8)
 
 
 def main(argv=None) -> int:
@@ -51,36 +66,42 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=3, help="nearest neighbours (default 3)")
     ap.add_argument("--max-sims", type=int, help="use at most this many simulations")
     ap.add_argument("--inherent", action="store_true", help="use inherent structures instead of frames")
+    ap.add_argument("--l-win", type=float, default=1.0, help="window side as a fraction of the box (default 1: "
+                    "the whole periodic frame)")
+    ap.add_argument("--glass-range", type=float, nargs=2, default=GLASS_RANGE, metavar=("T0", "T1"))
+    ap.add_argument("--liquid-range", type=float, nargs=2, default=LIQUID_RANGE, metavar=("T0", "T1"))
     ap.add_argument("--out", default="figures/graph_metrics")
     args = ap.parse_args(argv)
-    temps, vals, t_cool = per_temperature(args.campaign, args.k, args.max_sims, args.inherent)
+    if not 0 < args.l_win <= 1 or args.k < 1:
+        raise GlasskitError(f"--l-win {args.l_win} / --k {args.k} out of range", "0 < l_win <= 1, k >= 1")
+    temps, vals, t_cool = per_temperature(args.campaign, args.k, args.max_sims, args.inherent, args.l_win)
     fig, axes = figure(3, 1)
     table, tg_rows = [temps], []
     for ax, (name, label) in zip(axes[0], METRICS.items()):
         mean, sd = np.nanmean(vals[name], axis=1), np.nanstd(vals[name], axis=1)
-        fit = two_segment_fit(temps, mean)
+        fit = branch_fit(temps, mean, args.glass_range, args.liquid_range)
         ax.errorbar(temps, mean, yerr=sd, fmt="o", ms=2, lw=0.6, color="0.3", label="mean ± sd")
-        ax.plot(np.sort(temps), fit(np.sort(temps)), color="tab:red", label="two-segment fit")
-        ax.axvline(fit.Tg, color="tab:red", ls=":", lw=1)
+        draw_branches(ax, fit)
         ax.set_title(rf"$T_g$ = {fit.Tg:.3f} ± {fit.Tg_err:.3f}", fontsize=10)
         ax.set_xlabel(r"$T$ ($\epsilon_{AA}/k_B$)")
         ax.set_ylabel(f"{label} per frame")
         table += [mean, sd]
-        tg_rows.append((name, fit.Tg, fit.Tg_err, fit.b, fit.b + fit.c))
+        tg_rows.append((name, fit.Tg, fit.Tg_err, fit.glass[0], fit.liquid[0]))
         print(f"{label:22s}: T_g = {fit.Tg:.4f} ± {fit.Tg_err:.4f} "
-              f"(slope {fit.b:.1f} below, {fit.b + fit.c:.1f} above)")
+              f"(slope {fit.glass[0]:.1f} on the glass branch, {fit.liquid[0]:.1f} on the liquid branch)")
     axes[0][0].legend(frameon=False, fontsize=8)
-    fig.suptitle(f"k = {args.k} nearest-neighbour graphs, $t_{{cool}}$ = {sci(t_cool)} steps", fontsize=11)
+    where = "whole frames" if args.l_win >= 1 else f"windows of side {args.l_win:g} L"
+    fig.suptitle(f"k = {args.k} nearest-neighbour graphs ({where}), $t_{{cool}}$ = {sci(t_cool)} steps", fontsize=11)
     fig.tight_layout()
     paths = save(fig, args.out)
     header = "T," + ",".join(f"{m}_mean,{m}_sd" for m in METRICS)
     np.savetxt(f"{args.out}.csv", np.stack(table, axis=1), delimiter=",", header=header, comments="")
     with open(f"{args.out}_tg.csv", "w") as fh:
-        fh.write("metric,Tg,Tg_sd,slope_below,slope_above\n")
+        fh.write("metric,Tg,Tg_sd,slope_glass,slope_liquid\n")
         fh.writelines(f"{n},{a:.6g},{b:.6g},{c:.6g},{d:.6g}\n" for n, a, b, c, d in tg_rows)
     print("wrote", ", ".join(map(str, paths)), f"{args.out}.csv and {args.out}_tg.csv")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main))

@@ -4,11 +4,19 @@
     python analysis/ise.py runs/paper/campaign.h5 --T 0.05 --t-cool 200000
     python analysis/ise.py runs/paper/campaign.h5 --T 0.55 --t-cool 20000000 --tol 0.005
 
+    python analysis/ise.py runs/paper/campaign.h5 --curve figures/ise_curve
+
 Prints count, mean and standard deviation (epsilon_AA per particle), next to the paper's value
 (SI section I) when the selection is one of its two: T = 0.55 on the t_cool = 2e7 ramp:
 -3.86698 +- 0.00382; T = 0.05 after t_cool = 2e5: -3.86744 +- 0.00288 (N = 4320).
 Writes the values as CSV with --csv, and a histogram (PNG + PDF, the paper's mean +- sd
 shaded when known) with --plot.
+
+--curve draws E_IS(T), the mean over simulations of every minimized frame, for each cooling
+rate (or the one of --t-cool), with T_g as the authors estimated it: straight lines on the
+glass branch (--glass-range, default 0.05-0.30) and the liquid branch (--liquid-range, default
+0.45-0.70), intersected, bootstrap sd (glasskit.structure.branch_fit; paper: T_g about 0.37 at
+t_cool = 2e7, about 0.39 at 2e5). Writes <curve>.png/.pdf, <curve>.csv and <curve>_tg.csv.
 """
 from __future__ import annotations
 
@@ -17,7 +25,9 @@ import sys
 
 import numpy as np
 
+from glasskit.errors import GlasskitError, script
 from glasskit.store import open_campaign
+from glasskit.structure import GLASS_RANGE, LIQUID_RANGE, branch_fit
 
 PAPER = {(0.55, 20_000_000): (-3.86698, 0.00382), (0.05, 200_000): (-3.86744, 0.00288)}
 
@@ -32,16 +42,23 @@ def ise(path, T: float, t_cool: int | None, tol: float) -> np.ndarray:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("campaign", help="campaign.h5 (glasskit collect) or the campaign directory")
-    ap.add_argument("--T", type=float, required=True, help="target temperature of the frames")
+    ap.add_argument("--T", type=float, help="target temperature of the frames (required without --curve)")
     ap.add_argument("--t-cool", type=int, help="cooling time in MD steps (default: any)")
     ap.add_argument("--tol", type=float, default=0.005, help="|T_frame - T| tolerance (default 0.005)")
     ap.add_argument("--csv", help="write the energies to this CSV file")
     ap.add_argument("--plot", help="write a histogram figure to this path (.png and .pdf)")
+    ap.add_argument("--curve", help="write E_IS(T) per cooling rate with T_g to this path (.png/.pdf/.csv)")
+    ap.add_argument("--glass-range", type=float, nargs=2, default=GLASS_RANGE, metavar=("T0", "T1"))
+    ap.add_argument("--liquid-range", type=float, nargs=2, default=LIQUID_RANGE, metavar=("T0", "T1"))
     args = ap.parse_args(argv)
+    if args.curve:
+        return curve(args)
+    if args.T is None:
+        raise GlasskitError("--T is required (or --curve for E_IS(T))", "e.g. --T 0.05 --t-cool 200000")
     e = ise(args.campaign, args.T, args.t_cool, args.tol)
     if e.size == 0:
-        print("no minimized frame matches the selection", file=sys.stderr)
-        return 1
+        raise GlasskitError(f"no minimized frame matches T = {args.T}, t_cool = {args.t_cool}",
+                            "glasskit submit minimize those simulations, then glasskit collect")
     sd = e.std(ddof=1) if e.size > 1 else float("nan")
     line = f"T = {args.T}, t_cool = {args.t_cool}: n = {e.size}, ISE = {e.mean():.5f} +- {sd:.5f}"
     ref = PAPER.get((args.T, args.t_cool))
@@ -52,6 +69,61 @@ def main(argv=None) -> int:
         np.savetxt(args.csv, e, delimiter=",", header="ise_per_particle", comments="")
     if args.plot:
         print("wrote", ", ".join(map(str, histogram(e, args.T, args.t_cool, ref, args.plot))))
+    return 0
+
+
+def per_rate(path, t_cool: int | None) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """{t_cool: (T (F,), mean E_IS (F,), sd (F,), simulations)} over all minimized frames."""
+    out = {}
+    with open_campaign(path) as camp:
+        rates = [t_cool] if t_cool else sorted({int(t) for t in camp.f["sim/t_cool"][...]})
+        for rate in rates:
+            sel = camp.select(t_cool=rate, minimized=True)
+            if not len(sel):
+                continue
+            e = np.concatenate([c["is/pe"] for c in camp.iter_chunks(sel, ("is/pe",), 4096)])
+            temps = np.unique(np.round(sel.T, 10))
+            key = np.searchsorted(temps, np.round(sel.T, 10))
+            n = np.bincount(key, minlength=temps.size)
+            mean = np.bincount(key, e, temps.size) / n
+            sd = np.sqrt(np.maximum(np.bincount(key, e * e, temps.size) / n - mean ** 2, 0))
+            out[rate] = (temps, mean, sd, len(np.unique(sel.sim)))
+    return out
+
+
+def curve(args) -> int:
+    from glasskit.plotting import figure, save, sci
+    sys.path.insert(0, __import__("os").path.dirname(__file__))
+    from graph_metrics import draw_branches
+    data = per_rate(args.campaign, args.t_cool)
+    if not data:
+        raise GlasskitError("no minimized frames in the campaign", "glasskit submit minimize, then glasskit collect")
+    fig, axes = figure(len(data), 1)
+    rows, tg = [], []
+    for ax, (rate, (T, mean, sd, n)) in zip(axes[0], data.items()):
+        ax.errorbar(T, mean, yerr=sd, fmt="o", ms=2, lw=0.5, color="0.3", label=f"mean ± sd ({n} runs)")
+        ax.set_xlabel(r"$T$ ($\epsilon_{AA}/k_B$)")
+        ax.set_ylabel(r"$E_{IS}$ per particle ($\epsilon_{AA}$)")
+        ax.legend(frameon=False, fontsize=7)
+        try:
+            fit = branch_fit(T, mean, args.glass_range, args.liquid_range)
+        except GlasskitError as exc:  # e.g. a ramp with too few frames: its curve without T_g
+            print(f"t_cool = {rate}: no T_g ({exc.problem})")
+            ax.set_title(rf"$t_{{cool}}$ = {sci(rate)}", fontsize=10)
+            rows += [(rate, t, m, s) for t, m, s in zip(T, mean, sd)]
+            continue
+        draw_branches(ax, fit)
+        ax.set_title(rf"$t_{{cool}}$ = {sci(rate)}: $T_g$ = {fit.Tg:.3f} ± {fit.Tg_err:.3f}", fontsize=10)
+        rows += [(rate, t, m, s) for t, m, s in zip(T, mean, sd)]
+        tg.append((rate, fit.Tg, fit.Tg_err, *fit.glass, *fit.liquid, n))
+        print(f"t_cool = {rate}: T_g = {fit.Tg:.4f} +- {fit.Tg_err:.4f} from {n} simulation(s) "
+              f"(glass slope {fit.glass[0]:.4f}, liquid slope {fit.liquid[0]:.4f})")
+    fig.tight_layout()
+    paths = save(fig, args.curve)
+    np.savetxt(f"{args.curve}.csv", np.array(rows), delimiter=",", header="t_cool,T,ise_mean,ise_sd", comments="")
+    np.savetxt(f"{args.curve}_tg.csv", np.array(tg), delimiter=",", comments="",
+               header="t_cool,Tg,Tg_sd,glass_slope,glass_intercept,liquid_slope,liquid_intercept,simulations")
+    print("wrote", ", ".join(map(str, paths)), f"{args.curve}.csv and {args.curve}_tg.csv")
     return 0
 
 
@@ -72,4 +144,4 @@ def histogram(e: np.ndarray, T: float, t_cool, ref, path):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main))

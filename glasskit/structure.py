@@ -6,8 +6,8 @@
 * :func:`graph_metrics` — the Fig 7 metrics from the k-nearest-neighbour graph of a whole frame
   (authors' definitions): B-B edges, connected components of the subgraph of edges touching
   a B particle, A particles with no B neighbour.
-* :func:`two_segment_fit` — continuous piecewise-linear fit y(T) with a break at T_g, T_g's
-  uncertainty by residual bootstrap.
+* :func:`branch_fit` — T_g as the authors estimated it: straight lines on a glass and a liquid
+  temperature range, intersected; bootstrap sd.
 """
 from __future__ import annotations
 
@@ -78,10 +78,19 @@ def lammps_rdf(spec, data_file, x: np.ndarray, bins: int, r_max: float) -> dict[
     return {"r": arr[:, 0], "AA": arr[:, 1], "AB": arr[:, 3], "BB": arr[:, 5]}
 
 
-def graph_metrics(x: np.ndarray, types: np.ndarray, box: np.ndarray, k: int = 3) -> dict[str, int]:
-    """Fig 7 metrics of one frame's periodic kNN graph (symmetric, see :mod:`glasskit.graphs`)."""
+def graph_metrics(x: np.ndarray, types: np.ndarray, box: np.ndarray, k: int = 3, l_win: float = 1.0,
+                  origin=(0.0, 0.0)) -> dict[str, int]:
+    """Fig 7 metrics of one frame's kNN graph (symmetric, see :mod:`glasskit.graphs`): of the
+    whole periodic frame (``l_win = 1``), or of a square window of side ``l_win`` (fraction of
+    the box) at ``origin`` without periodic images, as the authors counted them on their graphs."""
+    from .graphs import window
     L = np.asarray(box, dtype=np.float64)
-    edges, _ = knn_edges(np.mod(x, L), k, boxsize=L)
+    if l_win < 1:
+        idx, pos = window(x, L, l_win, origin)
+        x, types = pos, np.asarray(types)[idx]
+        edges, _ = knn_edges(pos, k)
+    else:
+        edges, _ = knn_edges(np.mod(x, L), k, boxsize=L)
     src, dst = edges
     und = src < dst  # each undirected edge once
     s, d = src[und], dst[und]
@@ -101,46 +110,54 @@ def graph_metrics(x: np.ndarray, types: np.ndarray, box: np.ndarray, k: int = 3)
     return {"isolated_A": isolated_a, "BB_edges": bb, "components": components}
 
 
+GLASS_RANGE = (0.05, 0.30)   # T of the glass branch: well below T_g ~ 0.37-0.39 (paper)
+LIQUID_RANGE = (0.45, 0.70)  # T of the supercooled-liquid branch, above T_g, below the plateau
+
+
 @dataclass(frozen=True)
-class TwoSegmentFit:
-    """y = a + b T + c max(T - Tg, 0): slope b below Tg, b + c above."""
+class BranchFit:
+    """T_g as the authors estimated it: a straight line y = m T + q fitted on the glass branch
+    (T in ``glass_range``) and one on the liquid branch (``liquid_range``); T_g is where they
+    cross, its uncertainty the bootstrap sd (points resampled within each branch)."""
 
     Tg: float
     Tg_err: float
-    a: float
-    b: float
-    c: float
+    glass: tuple[float, float]   # slope, intercept
+    liquid: tuple[float, float]
+    glass_range: tuple[float, float]
+    liquid_range: tuple[float, float]
 
     def __call__(self, T):
+        """The glass line below T_g, the liquid line above it."""
         T = np.asarray(T, dtype=float)
-        return self.a + self.b * T + self.c * np.maximum(T - self.Tg, 0)
+        return np.where(T < self.Tg, self.glass[0] * T + self.glass[1], self.liquid[0] * T + self.liquid[1])
 
 
-def _fit_at(T, y, Tg):
-    A = np.stack([np.ones_like(T), T, np.maximum(T - Tg, 0)], axis=1)
-    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-    return coef, float(np.sum((A @ coef - y) ** 2))
+def _cross(Tg_, yg, Tl, yl) -> tuple[float, tuple, tuple]:
+    g, lq = np.polyfit(Tg_, yg, 1), np.polyfit(Tl, yl, 1)
+    Tg = (lq[1] - g[1]) / (g[0] - lq[0]) if g[0] != lq[0] else float("nan")
+    return float(Tg), (float(g[0]), float(g[1])), (float(lq[0]), float(lq[1]))
 
 
-def _best(T, y, grid):
-    sse = [_fit_at(T, y, g)[1] for g in grid]
-    i = int(np.argmin(sse))
-    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    fine = np.linspace(lo, hi, 41)
-    j = int(np.argmin([_fit_at(T, y, g)[1] for g in fine]))
-    return float(fine[j])
-
-
-def two_segment_fit(T, y, n_boot: int = 200, seed: int = 0) -> TwoSegmentFit:
-    """Least-squares break point over the interior of T; T_g error = bootstrap sd."""
+def branch_fit(T, y, glass_range=GLASS_RANGE, liquid_range=LIQUID_RANGE, n_boot: int = 500,
+               seed: int = 0) -> BranchFit:
+    """Fit the two branches of y(T) (T (M,), y (M,), any order) and intersect them."""
+    from .errors import GlasskitError
     T, y = np.asarray(T, dtype=float), np.asarray(y, dtype=float)
-    order = np.argsort(T)
-    T, y = T[order], y[order]
-    grid = np.linspace(T[2], T[-3], 200) if len(T) > 6 else np.linspace(T[1], T[-2], 50)
-    Tg = _best(T, y, grid)
-    coef, _ = _fit_at(T, y, Tg)
-    fit = TwoSegmentFit(Tg, 0.0, *map(float, coef))
-    resid = y - fit(T)
+    ok = np.isfinite(T) & np.isfinite(y)
+    g = ok & (T >= glass_range[0]) & (T <= glass_range[1])
+    lq = ok & (T >= liquid_range[0]) & (T <= liquid_range[1])
+    for name, m, r in (("glass", g, glass_range), ("liquid", lq, liquid_range)):
+        if len(np.unique(T[m])) < 2:
+            raise GlasskitError(f"the {name} branch T = {r[0]}-{r[1]} holds {len(np.unique(T[m]))} temperature(s)",
+                                "a straight line needs at least two: widen the range or store more frames")
+    Tg, gl, li = _cross(T[g], y[g], T[lq], y[lq])
     rng = np.random.default_rng(seed)
-    boots = [_best(T, fit(T) + rng.choice(resid, size=len(resid)), grid) for _ in range(n_boot)]
-    return TwoSegmentFit(Tg, float(np.std(boots)), *map(float, coef))
+    ig, il = np.nonzero(g)[0], np.nonzero(lq)[0]
+    boots = []
+    for _ in range(n_boot):
+        bg, bl = rng.choice(ig, ig.size), rng.choice(il, il.size)
+        if len(np.unique(T[bg])) > 1 and len(np.unique(T[bl])) > 1:
+            boots.append(_cross(T[bg], y[bg], T[bl], y[bl])[0])
+    sd = float(np.nanstd(boots)) if boots else float("nan")
+    return BranchFit(Tg, sd, gl, li, tuple(glass_range), tuple(liquid_range))

@@ -6,7 +6,8 @@ from scipy.spatial import cKDTree
 from glasskit.artificial import nfold_configuration, random_configuration
 from glasskit.simulate import CoolingRun, ensure_initial
 from glasskit.spec import load_spec
-from glasskit.structure import PAIRS, PartialRDF, graph_metrics, lammps_rdf, two_segment_fit
+from glasskit.errors import GlasskitError
+from glasskit.structure import PAIRS, PartialRDF, branch_fit, graph_metrics, lammps_rdf
 
 from conftest import write_spec
 
@@ -48,14 +49,32 @@ def test_graph_metrics_on_a_hand_made_frame():
     assert m == {"BB_edges": 1, "components": 1, "isolated_A": 3}
 
 
-def test_two_segment_fit_recovers_the_break_point():
+def test_branch_fit_intersects_the_glass_and_liquid_lines():
+    """E_IS(T)-like data: flat-ish glass branch, steeper liquid branch, a curved crossover the
+    restricted ranges leave out, and a high-T plateau that would bias a single free break."""
     rng = np.random.default_rng(2)
-    T = np.linspace(0.05, 2.0, 80)
-    y = np.where(T < 0.45, 3 + 1.5 * T, 3 + 1.5 * 0.45 + 9 * (T - 0.45)) + rng.normal(0, 0.05, T.size)
-    fit = two_segment_fit(T, y)
-    assert fit.Tg == pytest.approx(0.45, abs=0.03)
-    assert 0 < fit.Tg_err < 0.05
-    assert fit.b == pytest.approx(1.5, abs=0.3) and fit.b + fit.c == pytest.approx(9, abs=0.3)
+    T = np.repeat(np.linspace(0.05, 2.0, 200), 3)
+    glass, liquid = (0.04, -3.90), (0.35, -4.015)  # cross at T = 0.115 / 0.31 = 0.371
+    y = np.where(T < 0.3, glass[0] * T + glass[1], liquid[0] * T + liquid[1])
+    y = np.where((T >= 0.3) & (T < 0.45), np.nan, y)
+    y = np.where(T > 0.9, liquid[0] * 0.9 + liquid[1], y) + rng.normal(0, 0.002, T.size)
+    fit = branch_fit(T, y)
+    assert fit.Tg == pytest.approx(0.115 / 0.31, abs=0.01)
+    assert 0 < fit.Tg_err < 0.01
+    assert fit.glass[0] == pytest.approx(0.04, abs=0.01) and fit.liquid[0] == pytest.approx(0.35, abs=0.03)
+    assert fit(0.1) == pytest.approx(glass[0] * 0.1 + glass[1], abs=1e-3)
+    with pytest.raises(GlasskitError, match="glass branch"):
+        branch_fit(T[T > 0.5], y[T > 0.5])
+
+
+def test_window_metrics_count_only_the_window_without_periodic_images():
+    box = np.array([100.0, 100.0])
+    x = np.array([[1, 1], [2, 1], [99, 1], [50, 50], [51, 50], [50, 51]], float)
+    types = np.array([2, 2, 2, 1, 1, 1])
+    whole = graph_metrics(x, types, box, k=1)
+    win = graph_metrics(x, types, box, k=1, l_win=0.2, origin=(0.0, 0.0))  # holds the first two only
+    assert win == {"BB_edges": 1, "components": 1, "isolated_A": 0}
+    assert whole["BB_edges"] >= 1 and whole["isolated_A"] == 3
 
 
 @pytest.mark.parametrize("n_fold", [5, 6])
