@@ -40,6 +40,7 @@ class DatasetSpec:
     id: int
     liquid: ClassSpec
     glass: ClassSpec
+    source: str = "jobs/datasets.toml"  # the file, for error messages
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,13 @@ def load_datasets(path: str | Path = "jobs/datasets.toml") -> tuple[BuildSpec, d
     for i, d in enumerate(data.get("dataset", [])):
         try:
             cls = {c: ClassSpec(float(d[c]["T"]), d[c]["ramp"]) for c in ("liquid", "glass")}
-            out[int(d["id"])] = DatasetSpec(int(d["id"]), **cls)
+            out[int(d["id"])] = DatasetSpec(int(d["id"]), **cls, source=str(path))
         except (KeyError, TypeError, ValueError) as exc:
             raise GlasskitError(f"{path}: dataset[{i}] needs id, liquid = {{T, ramp}}, glass = {{T, ramp}} ({exc})")
     return build, out
 
 
-def resolve_class(campaign: Campaign, cls: ClassSpec) -> tuple[float, int]:
+def resolve_class(campaign: Campaign, cls: ClassSpec, where: str = "") -> tuple[float, int]:
     """The (exact frame temperature, t_cool) of the stored frames nearest to ``cls.T``."""
     spec = campaign.spec
     rates = sorted({g.t_cool for g in spec.campaign.runs})
@@ -87,14 +88,26 @@ def resolve_class(campaign: Campaign, cls: ClassSpec) -> tuple[float, int]:
                             "use \"slow\", \"fast\" or one of those t_cool values")
     steps = spec.dump_every(t_cool) * np.arange(1, spec.n_frames(t_cool) + 1)
     temps = spec.frame_temperature(steps, t_cool)
-    return float(temps[np.argmin(np.abs(temps - cls.T))]), int(t_cool)
+    near = float(temps[np.argmin(np.abs(temps - cls.T))])
+    half = 0.5 * abs(spec.protocol.t_start - spec.protocol.t_stop) / len(temps)
+    if abs(near - cls.T) > half + 1e-12:
+        raise GlasskitError(f"{where}T = {cls.T} has no stored frame on the t_cool = {t_cool} ramp within half a "
+                            f"frame spacing (+-{half:.4g}); the nearest is T = {near:.6g}",
+                            f"pick a temperature between {temps.min():.6g} and {temps.max():.6g}, or store more "
+                            "frames per ramp ([protocol] frames)")
+    return near, int(t_cool)
 
 
 def select(campaign: Campaign, reader: CampaignReader, ds: DatasetSpec) -> dict[str, tuple[Selection, float, int]]:
     out = {}
     for name in ("liquid", "glass"):
-        T, t_cool = resolve_class(campaign, getattr(ds, name))
-        out[name] = (reader.select(T=T, t_cool=t_cool, tol=1e-9), T, t_cool)
+        where = f"{ds.source}: dataset {ds.id} {name}: "
+        T, t_cool = resolve_class(campaign, getattr(ds, name), where)
+        sel = reader.select(T=T, t_cool=t_cool, tol=1e-9)
+        if not len(sel):
+            raise GlasskitError(f"{where}no finished simulation of the t_cool = {t_cool} ramp has its T = {T:.6g} frame",
+                                "simulate (and collect) runs of that cooling rate first; glasskit status lists them")
+        out[name] = (sel, T, t_cool)
     if (out["liquid"][1], out["liquid"][2]) == (out["glass"][1], out["glass"][2]):
         raise GlasskitError(f"dataset {ds.id}: liquid and glass select the same frames (T = {out['glass'][1]})")
     return out
@@ -112,7 +125,7 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
     (out / "images").mkdir(parents=True, exist_ok=True)
     with open_campaign(campaign) as reader:
         sels = select(campaign, reader, all_ds[dataset_id])
-        path = reader.path
+        path, box = reader.path, reader.box
     samples = [dict(cls=name, label=LABELS[name], sim=int(s), frame=int(f), T=float(T), t_cool=int(tc))
                for name, (sel, T, tc) in sels.items() for s, f in zip(sel.sim, sel.frame)]
     if not samples:
@@ -132,7 +145,11 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
     if graphs:
         import torch
         torch.save([graphs_out[i] for i in range(len(samples))], out / "graphs.pt")
-    meta = {"dataset": dataset_id, "campaign": campaign.spec.campaign.name, "source": str(path),
+    meta = {"dataset": dataset_id, "campaign": campaign.spec.campaign.name,
+            "source": os.path.relpath(path, campaign.workdir), "paths": "relative to the campaign directory",
+            "units": "LAMMPS lj: lengths in sigma_AA, temperatures in epsilon_AA / k_B; image and graph "
+                     "coordinates scaled to the box",
+            "box": [float(b) for b in box], "build_seed": bspec.seed, "datasets_toml": Path(datasets_file).read_text(),
             "renderer": renderer if images else None, "l_win": bspec.l_win, "k": bspec.k,
             "classes": {n: {"T": T, "t_cool": tc, "count": len(sel), "label": LABELS[n]}
                         for n, (sel, T, tc) in sels.items()},

@@ -54,8 +54,29 @@ def test_build_writes_labelled_images_graphs_and_metadata(campaign, number, liqu
     assert g.x.shape[1] == 2 and g.edge_index.shape[0] == 2 and g.num_nodes > 3
     glass = [s for s in samples if s["cls"] == "glass"]
     assert all(s["t_cool"] == glass_tcool and s["T"] == pytest.approx(0.05) for s in glass)
+    # metadata a later reader needs: seed, box, units, the definitions, paths relative to the campaign
+    assert meta["build_seed"] == 0 and meta["box"][0] == pytest.approx(meta["box"][1])  # square box
+    assert "sigma_AA" in meta["units"] and "[[dataset]]" in meta["datasets_toml"]
+    assert meta["source"] == "campaign.h5" and not samples[0]["image"].startswith("/")
 
 
 def test_unknown_dataset_is_a_clear_error(campaign):
     proc = glasskit("dataset", "build", 9, "--spec", campaign.spec.path)
     assert proc.returncode == 2 and "no dataset 9" in proc.stderr
+
+
+def test_a_temperature_off_the_stored_frames_or_an_empty_class_is_refused(campaign, tmp_path):
+    # the fast ramp here stores 2 frames (1.025, 0.05): T = 1.99 lies more than half a spacing away
+    bad = tmp_path / "d.toml"
+    bad.write_text("[[dataset]]\nid = 1\nliquid = { T = 1.99, ramp = \"fast\" }\nglass = { T = 0.05, ramp = \"slow\" }\n")
+    proc = glasskit("dataset", "build", 1, "--spec", campaign.spec.path, "--datasets", bad)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{bad}: dataset 1 liquid: T = 1.99 has no stored frame on the t_cool = 200 ramp" in proc.stderr
+    assert not (campaign.workdir / "datasets" / "1" / "metadata.json").exists() or \
+        json.loads((campaign.workdir / "datasets" / "1" / "metadata.json").read_text())["classes"]["liquid"]["t_cool"] != 200
+    # a ramp of the spec that has no finished simulation in the campaign file
+    spec = write_spec(tmp_path / "s.toml", campaign.workdir, runs=((3, 20000), (3, 200), (2, 400)))
+    ok = tmp_path / "e.toml"
+    ok.write_text("[[dataset]]\nid = 1\nliquid = { T = 1.025, ramp = 400 }\nglass = { T = 0.05, ramp = \"slow\" }\n")
+    proc = glasskit("dataset", "build", 1, "--spec", spec, "--datasets", ok)
+    assert proc.returncode == 2 and "no finished simulation of the t_cool = 400 ramp" in proc.stderr

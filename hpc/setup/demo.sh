@@ -28,6 +28,7 @@ FIG=$(dirname "$CAMPAIGN")/figures
 .venv/bin/python analysis/rdf.py "$CAMPAIGN" --spec "$SPEC" --dataset 1 --validate --out "$FIG/rdf_dataset1"
 .venv/bin/python analysis/rdf.py "$CAMPAIGN" --spec "$SPEC" --dataset 6 --out "$FIG/rdf_dataset6"
 .venv/bin/python analysis/ise.py "$CAMPAIGN" --T 0.05 --t-cool 20000 --plot "$FIG/ise_slow_T0.05"
+.venv/bin/python analysis/ise.py "$CAMPAIGN" --curve "$FIG/ise_curve"    # E_IS(T) and T_g per rate
 .venv/bin/python analysis/graph_metrics.py "$CAMPAIGN" --out "$FIG/graph_metrics"
 .venv/bin/python analysis/fivefold.py --out "$FIG/fivefold" --count 1
 
