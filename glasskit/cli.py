@@ -248,7 +248,10 @@ def _verify(campaign, args) -> int:
     rep = verify(campaign)
     for line in rep.problems:
         print(f"BAD {line}")
-    print(f"verify: {rep.shards} shard(s), {rep.rows_ok} complete row(s) ok, {len(rep.problems)} problem(s)")
+    for line in rep.flagged:
+        print(f"FLAG {line}")
+    print(f"verify: {rep.shards} shard(s), {rep.rows_ok} complete row(s) ok, {len(rep.problems)} problem(s)"
+          + (f", {len(rep.flagged)} flagged (complete, but see FLAG lines)" if rep.flagged else ""))
     return 1 if rep.problems else 0
 
 

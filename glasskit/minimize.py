@@ -19,6 +19,10 @@ from .simulate import Snapshot, _potential_context, snapshot
 from .spec import Spec
 
 
+STOP_TOLERANCE, STOP_ITERATIONS = 0, 1  # /is/stop: met etol or ftol | ran into maxiter
+STOP_NAMES = {STOP_TOLERANCE: "tolerance", STOP_ITERATIONS: "iteration limit"}
+
+
 def minimize_input(spec: Spec, data_file: str | Path) -> str:
     m = spec.minimize
     return render("lammps/minimize.in.j2", campaign=spec.campaign.name, data_file=str(data_file),
@@ -31,6 +35,7 @@ class InherentStructures:
 
     >>> ism = InherentStructures(spec, workdir / "init.data")
     >>> pe, snap = ism.minimize(x)   # x: (N, 2) unscaled coordinates, atom-id order
+    >>> ism.iterations, ism.stop     # FIRE iterations and why it stopped (STOP_*)
     """
 
     def __init__(self, spec: Spec, data_file: Path, comm=None):
@@ -44,6 +49,8 @@ class InherentStructures:
             raise LammpsFailure(-1, error_text(exc)) from None
         self.n = int(self.lmp.get_natoms())
         self._buf = np.zeros((self.n, 3), dtype=np.float64)
+        self.maxiter = m.maxiter
+        self.iterations, self.stop = 0, STOP_TOLERANCE  # of the last minimization
 
     def minimize(self, x: np.ndarray, index: int = -1) -> tuple[float, Snapshot]:
         """FIRE from positions ``x`` (N, 2) in sigma; returns (pe per particle, minimized snapshot)."""
@@ -53,9 +60,14 @@ class InherentStructures:
         self._buf[:, 2] = 0.0
         try:
             self.lmp.scatter_atoms("x", 1, 3, np.ctypeslib.as_ctypes(self._buf.reshape(-1)))
+            step0 = int(self.lmp.extract_global("ntimestep"))
             self.lmp.command(self._command)
         except Exception as exc:
             raise LammpsFailure(index, error_text(exc)) from None
+        # each minimizer iteration advances the timestep by one: the iteration count tells
+        # whether FIRE met a tolerance or ran into maxiter
+        self.iterations = int(self.lmp.extract_global("ntimestep")) - step0
+        self.stop = STOP_ITERATIONS if self.iterations >= self.maxiter else STOP_TOLERANCE
         return float(self.lmp.get_thermo("pe")), snapshot(self.lmp)
 
     def close(self) -> None:

@@ -132,7 +132,7 @@ class _MinimizeWork:
         for k in range(n):
             if k not in have:
                 pe, snap = self.ism.minimize(x[k].astype(np.float64), sim)
-                writer.write_is(sim, k, pe, snap.xs)
+                writer.write_is(sim, k, pe, snap.xs, self.ism.iterations, self.ism.stop)
 
     def close(self) -> None:
         self.ism.close()
@@ -145,8 +145,11 @@ def _copy_earlier(writer: MinimizeShard, sim: int, loc: Location | None, n: int)
     try:
         with h5py.File(loc.path, "r", locking=False) as f:
             done = np.nonzero(f["is/done"][loc.row, :n])[0]
+            iters = f["is/iters"][loc.row, :n] if "is/iters" in f else np.full(n, -1)
+            stop = f["is/stop"][loc.row, :n] if "is/stop" in f else np.full(n, -1)
             for k in done.tolist():
-                writer.write_is(sim, k, float(f["is/pe"][loc.row, k]), f["is/xs"][loc.row, k])
+                writer.write_is(sim, k, float(f["is/pe"][loc.row, k]), f["is/xs"][loc.row, k],
+                                int(iters[k]), int(stop[k]))
     except (OSError, KeyError):
         return set()
     if done.size:

@@ -171,7 +171,9 @@ class SimulateShard(ShardWriter):
 
 class MinimizeShard(ShardWriter):
     """Inherent structures: ``/is/pe`` (S, F) float64, ``/is/xs`` (S, F, N, 2) float32,
-    ``/is/done`` (S, F) bool (per frame, written after its data), ``/is/crc`` (S, F) uint32."""
+    ``/is/done`` (S, F) bool (per frame, written after its data), ``/is/crc`` (S, F) uint32,
+    ``/is/iters`` (S, F) int32 FIRE iterations, ``/is/stop`` (S, F) int8 why FIRE stopped
+    (0 a tolerance, 1 the iteration limit; -1 unknown)."""
 
     stage = "minimize"
 
@@ -179,14 +181,18 @@ class MinimizeShard(ShardWriter):
         self.f.create_dataset("is/pe", shape=(S, F), dtype="f8", fillvalue=np.nan)
         self.f.create_dataset("is/done", shape=(S, F), dtype=bool, fillvalue=False)
         self.f.create_dataset("is/crc", shape=(S, F), dtype="u4", fillvalue=0)
+        self.f.create_dataset("is/iters", shape=(S, F), dtype="i4", fillvalue=-1)
+        self.f.create_dataset("is/stop", shape=(S, F), dtype="i1", fillvalue=-1)
         self._coords("is/xs", S, F, N)
 
-    def write_is(self, sim: int, k: int, pe: float, xs: np.ndarray) -> None:
+    def write_is(self, sim: int, k: int, pe: float, xs: np.ndarray, iters: int = -1, stop: int = -1) -> None:
         """Store the inherent structure of frame index ``k`` (0-based) and flag it done."""
         r, f = self.row[sim], self.f
         f["is/xs"][r, k] = xs
         f["is/pe"][r, k] = pe
         f["is/crc"][r, k] = frame_crc(xs)
+        f["is/iters"][r, k] = iters
+        f["is/stop"][r, k] = stop
         self._sync()
         f["is/done"][r, k] = True
         self._sync()

@@ -59,6 +59,8 @@ _VIRTUAL = {
     "is/pe": ("minimize", "is/pe", (), "f8", np.nan),
     "is/done": ("minimize", "is/done", (), "bool", False),
     "is/xs": ("minimize", "is/xs", (2,), "f4", np.nan),
+    "is/iters": ("minimize", "is/iters", (), "i4", -1),
+    "is/stop": ("minimize", "is/stop", (), "i1", -1),
 }
 
 

@@ -30,6 +30,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     shards: int = 0
     rows_ok: int = 0
+    flagged: list[str] = field(default_factory=list)  # complete but suspect (minimizer hit maxiter)
 
     def bad(self, path: Path, text: str) -> None:
         self.problems.append(f"{path}: {text}")
@@ -74,6 +75,13 @@ def _check_shard(campaign, stage, f, path, rep, done_anywhere, incomplete) -> No
             continue
         n = spec.n_frames(int(spec.t_cool_of([sim])[0]))
         err = _check_simulate_row(f, row, n) if stage == "simulate" else _check_minimize_row(f, row, n)
+        if stage == "minimize" and not err and "is/stop" in f:
+            hit = np.nonzero(f["is/stop"][row, :n] == 1)[0]
+            if hit.size:
+                rep.flagged.append(f"{path}: minimize of simulation {sim}: {hit.size} frame(s) stopped on the "
+                                   f"iteration limit ([minimize] maxiter = {spec.minimize.maxiter}), not a "
+                                   f"tolerance: frames {', '.join(map(str, hit[:10].tolist()))}"
+                                   + (" ..." if hit.size > 10 else ""))
         if err:
             rep.bad(path, f"{stage} of simulation {sim}: {err}")
         else:

@@ -2,6 +2,7 @@
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -116,3 +117,25 @@ def test_verify_catches_truncation_and_a_flipped_byte(done_campaign, tmp_path):
     assert str(shards[-1]) in text and ("checksum" in text or "unreadable" in text)
     proc = glasskit("verify", "--spec", c.spec.path, "--workdir", work)
     assert proc.returncode == 1 and proc.stdout.count("BAD ") == len(rep.problems) >= 2
+
+
+def test_the_minimizer_stop_reason_is_stored_and_an_iteration_limit_is_flagged(done_campaign, tmp_path):
+    c = done_campaign
+    with open_campaign(c) as r:
+        sel = r.select(minimized=True)
+        stop = np.array([r.f["is/stop"][s, k] for s, k in zip(sel.sim, sel.frame)])
+        iters = np.array([r.f["is/iters"][s, k] for s, k in zip(sel.sim, sel.frame)])
+    assert len(sel) and (stop == 0).all() and (iters > 0).all() and (iters < c.spec.minimize.maxiter).all()
+    assert verify(c).flagged == []
+    # the same campaign with maxiter = 3: FIRE stops on the limit, and verify says so
+    text = Path(c.spec.path).read_text() + "\n[minimize]\nmaxiter = 3\nmaxeval = 3\n"
+    spec = tmp_path / "short.toml"
+    spec.write_text(text.replace(f'workdir = "{c.workdir}"', f'workdir = "{tmp_path / "c"}"'))
+    glasskit("submit", "simulate", "--spec", spec, "--array", "2", "--executor", "local", check=True)
+    glasskit("submit", "minimize", "--spec", spec, "--array", "2", "--executor", "local", check=True)
+    short = Campaign.of(load_spec(spec))
+    rep = verify(short)
+    assert rep.problems == [] and len(rep.flagged) == 1
+    assert "stopped on the iteration limit ([minimize] maxiter = 3)" in rep.flagged[0]
+    proc = glasskit("verify", "--spec", spec)
+    assert proc.returncode == 0 and "FLAG" in proc.stdout and "1 flagged" in proc.stdout
