@@ -15,7 +15,7 @@ import numpy as np
 from .engine import error_text, new_lammps
 from .errors import LammpsFailure
 from .render import render
-from .simulate import Snapshot, _potential_context, snapshot
+from .simulate import Snapshot, _potential_context, checked_snapshot
 from .spec import Spec
 
 
@@ -68,7 +68,11 @@ class InherentStructures:
         # whether FIRE met a tolerance or ran into maxiter
         self.iterations = int(self.lmp.extract_global("ntimestep")) - step0
         self.stop = STOP_ITERATIONS if self.iterations >= self.maxiter else STOP_TOLERANCE
-        return float(self.lmp.get_thermo("pe")), snapshot(self.lmp)
+        pe = float(self.lmp.get_thermo("pe"))
+        snap = checked_snapshot(self.lmp, self.n, index, "the end of its minimization")
+        if not np.isfinite(pe):
+            raise LammpsFailure(index, "non-finite inherent-structure energy: FIRE diverged")
+        return pe, snap
 
     def close(self) -> None:
         self.lmp.close()

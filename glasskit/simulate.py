@@ -84,6 +84,18 @@ def snapshot(lmp) -> Snapshot:
     return Snapshot(x.astype(np.float32), xs.astype(np.float32), types, box)
 
 
+def checked_snapshot(lmp, n_atoms: int, index: int, where: str) -> Snapshot:
+    """:func:`snapshot`, refusing a state that must not be stored: atoms lost (even where LAMMPS
+    was told to ignore it) or non-finite coordinates."""
+    have = int(lmp.get_natoms())
+    if have != n_atoms:
+        raise LammpsFailure(index, f"{n_atoms - have} of {n_atoms} atoms lost by {where}")
+    snap = snapshot(lmp)
+    if not (np.isfinite(snap.x).all() and np.isfinite(snap.xs).all()):
+        raise LammpsFailure(index, f"non-finite coordinates at {where}: the run blew up")
+    return snap
+
+
 @dataclass(frozen=True)
 class Frame:
     """Frame ``k`` (1-based) at MD ``step``: target temperature ``T``, measured kinetic
@@ -147,6 +159,7 @@ class CoolingRun:
 
     def frames(self, index: int, seed: int, t_cool: int, inject: str = "") -> Iterator[Frame]:
         every = self.spec.dump_every(t_cool)
+        n_atoms = self.spec.system.n_atoms
         lmp = new_lammps(self.comm)
         try:
             self._do(lmp, index, cool_input(self.spec, self.data_file, index, seed, t_cool) + inject)
@@ -154,8 +167,13 @@ class CoolingRun:
                 pre = "yes" if k == 1 else "no"
                 self._do(lmp, index, f"run {every} start 0 stop {t_cool} pre {pre} post no")
                 step = int(lmp.extract_global("ntimestep"))
-                yield Frame(k, step, float(self.spec.frame_temperature(step, t_cool)),
-                            float(lmp.get_thermo("temp")), float(lmp.get_thermo("pe")), snapshot(lmp))
+                frame = Frame(k, step, float(self.spec.frame_temperature(step, t_cool)),
+                              float(lmp.get_thermo("temp")), float(lmp.get_thermo("pe")),
+                              checked_snapshot(lmp, n_atoms, index, f"frame {k} (step {step})"))
+                if not (np.isfinite(frame.temp) and np.isfinite(frame.pe)):
+                    raise LammpsFailure(index, f"non-finite energy or temperature at frame {k} (step {step}): "
+                                               "the run blew up (check timestep and tdamp)")
+                yield frame
         finally:
             lmp.close()
 

@@ -162,8 +162,26 @@ def _launch(prep: Prepared, ex, spec: Spec) -> int:
     path = campaign.record(job.submission, {**base, **result})
     logger.info("submission %s recorded in %s", job.submission, path)
     if result.get("failed_tasks"):
+        _report_failures(campaign, job, result["failed_tasks"])
         return 1
     return 0
+
+
+def _report_failures(campaign, job, tasks: list[int]) -> None:
+    """Name the simulations of failed local tasks, with their first error and where to look."""
+    from .run import read_failures
+    failures: dict[int, str] = {}
+    for t in tasks:
+        failures.update(read_failures(campaign.shard_path(job.stage, job.submission, t)))
+    if failures:
+        sims = sorted(failures)
+        first = failures[sims[0]]
+        logger.error("%s failed for simulation(s) %s (first: %s): see %s and glasskit status; "
+                     "re-submitting the same command retries them", job.stage, format_ranges(sims)[:200], first,
+                     job.log_dir)
+    else:
+        logger.error("task(s) %s ended without finishing their simulations: see %s", format_ranges(tasks),
+                     job.log_dir)
 
 
 def estimate_bytes(spec: Spec, stage: str, sims) -> int:

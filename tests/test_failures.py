@@ -70,3 +70,16 @@ def test_kill_9_of_a_local_run_then_resubmit_completes_with_nothing_lost(tmp_pat
     (second,) = [r for r in campaign.records("simulate") if r.get("finished")]
     from glasskit.arrayspec import parse_array
     assert not first_done & set(parse_array(second["sims"]).indices)  # only the missing were redone
+
+
+def test_atoms_lost_where_lammps_was_told_to_ignore_it_make_a_failed_simulation(tmp_path):
+    """With `thermo_modify lost ignore` LAMMPS goes on with fewer atoms: glasskit still refuses
+    to store such frames, marks the simulation failed and says which one in the submit's exit."""
+    quiet = json.dumps({"2": "thermo_modify lost ignore\ndisplace_atoms all random 0.5 0.5 0 7 units box"})
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "c", runs=((3, 1000),))
+    proc = glasskit("submit", "simulate", "--spec", spec, "--executor", "local", env={"GLASSKIT_TEST_INJECT": quiet})
+    assert proc.returncode == 1
+    assert "simulate failed for simulation(s) 2 (first: " in proc.stderr and "Traceback" not in proc.stderr
+    st = stage_status(Campaign.of(load_spec(spec)))
+    assert st.done == {0, 1} and list(st.failed) == [2]
+    assert "atoms lost" in st.failed[2] or "non-finite" in st.failed[2], st.failed[2]
