@@ -91,8 +91,10 @@ def collect(campaign: Campaign, out: Path | None = None) -> Path:
     if not where["simulate"]:
         raise GlasskitError(f"campaign '{spec.campaign.name}' has no completed simulation to collect",
                             "run glasskit submit simulate first")
+    _check_replaceable(out)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     with h5py.File(tmp, "w") as f:
+        f.attrs["glasskit_file"] = "campaign"  # what collect may replace later
         f.attrs["spec"] = spec.text
         f.attrs["campaign"] = spec.campaign.name
         f["sim/index"] = np.arange(S, dtype=np.int64)
@@ -112,6 +114,21 @@ def collect(campaign: Campaign, out: Path | None = None) -> Path:
     logger.info("collected %d simulated and %d minimized simulations of %d into %s",
                 len(where["simulate"]), len(where["minimize"]), S, out)
     return out
+
+
+def _check_replaceable(out: Path) -> None:
+    """collect replaces only a campaign file it wrote: never a shard, a spec or a foreign file."""
+    if not out.exists():
+        return
+    try:
+        with h5py.File(out, "r", locking=False) as f:
+            ours = f.attrs.get("glasskit_file") == "campaign" or (
+                "submission" not in f.attrs and "campaign" in f.attrs and "sim/index" in f and "frames/type" in f)
+    except OSError:
+        ours = False
+    if not ours or not out.is_file():
+        raise GlasskitError(f"{out} exists and is not a campaign file written by glasskit collect: refusing to "
+                            "replace it", "choose another -o path (or move that file away yourself)")
 
 
 def _source_shapes(paths) -> dict[Path, dict[str, tuple]]:

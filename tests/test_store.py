@@ -139,3 +139,20 @@ def test_the_minimizer_stop_reason_is_stored_and_an_iteration_limit_is_flagged(d
     assert "stopped on the iteration limit ([minimize] maxiter = 3)" in rep.flagged[0]
     proc = glasskit("verify", "--spec", spec)
     assert proc.returncode == 0 and "FLAG" in proc.stdout and "1 flagged" in proc.stdout
+
+
+def test_collect_never_replaces_a_shard_a_spec_or_a_foreign_file(done_campaign, tmp_path):
+    c = done_campaign
+    shard = c.shards("simulate")[0]
+    before = shard.read_bytes()
+    foreign = tmp_path / "notes.h5"
+    foreign.write_text("my notes")
+    for target in (shard, Path(c.spec.path), foreign):
+        proc = glasskit("collect", "--spec", c.spec.path, "-o", target)
+        assert proc.returncode == 2 and "refusing to replace it" in proc.stderr and "Traceback" not in proc.stderr
+    assert shard.read_bytes() == before and foreign.read_text() == "my notes"
+    out = tmp_path / "mine.h5"
+    glasskit("collect", "--spec", c.spec.path, "-o", out, check=True)
+    glasskit("collect", "--spec", c.spec.path, "-o", out, check=True)  # its own file: replaced
+    with h5py.File(out) as f:
+        assert f.attrs["glasskit_file"] == "campaign"
