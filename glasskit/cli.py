@@ -135,6 +135,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--ranks", type=int, required=True, help="MPI ranks per task in the plan")
     r.add_argument("--task", type=int, required=True, help="this task's array index")
     r.add_argument("--submission", required=True, help="submission id (names the shard directory)")
+    r.add_argument("--balance", choices=["cost", "count"], default="count",
+                   help="how the submission split its simulations into blocks (written by submit)")
 
     st = sub.add_parser("status", help="done / running / failed / missing simulations of a campaign")
     _campaign_args(st)
@@ -197,7 +199,7 @@ def _dispatch(args) -> int:
     if args.command == "run":
         from .taskcli import run_task
         return run_task(args.stage, args.spec, args.workdir, args.sims, args.tasks, args.ranks,
-                        args.task, args.submission)
+                        args.task, args.submission, args.balance)
     if args.command in ("status", "collect", "verify", "dataset"):
         from .campaign import Campaign
         from .spec import load_spec

@@ -22,7 +22,7 @@ from .errors import GlasskitError
 from .store import locate
 from .run import read_failures
 from .shard import FAILED, RUNNING, read_rows
-from .sharding import plan as make_plan
+from .sharding import plan as make_plan, stage_costs
 
 
 @dataclass
@@ -71,7 +71,8 @@ def _active_sims(campaign: Campaign, stage: str) -> tuple[set[int], set[str]]:
             if tasks is None:
                 active.update(sims)
             elif tasks:
-                p = make_plan(sims, rec["ranks"], rec["n_tasks"])
+                costs = stage_costs(campaign.spec, stage, sims) if rec.get("balance") == "cost" else None
+                p = make_plan(sims, rec["ranks"], rec["n_tasks"], costs=costs)
                 for t in tasks:
                     if t < p.n_tasks:
                         active.update(p.task_sims(t))

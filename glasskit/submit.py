@@ -24,7 +24,7 @@ from .executors import ArrayJob, get_executor
 from .log import logger
 from .render import SAFE_PATH, render
 from .seeds import simulation_seeds
-from .sharding import ShardPlan, plan as make_plan
+from .sharding import ShardPlan, plan as make_plan, stage_costs
 from .minimize import minimize_input
 from .simulate import cool_input, ensure_initial
 from .spec import Spec, load_spec
@@ -83,14 +83,15 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
                                 "run glasskit submit simulate for them first")
     if not todo:
         return None
-    plan = make_plan(todo, ranks, profile.max_array_size)
+    plan = make_plan(todo, ranks, profile.max_array_size, costs=stage_costs(spec, stage, todo))
     submission = submission or new_submission_id()
     log_dir = campaign.log_dir(submission)
     _safe_for_sbatch(log_dir, "log directory")
     sims = format_ranges(plan.sims)
     command = (exe or glasskit_command()) + [
         "run", stage, "--spec", str(Path(spec.path).absolute()), "--workdir", str(campaign.workdir),
-        "--sims", sims, "--tasks", str(plan.n_tasks), "--ranks", str(ranks), "--submission", submission]
+        "--sims", sims, "--tasks", str(plan.n_tasks), "--ranks", str(ranks), "--submission", submission,
+        "--balance", "cost"]
     launch = profile.launch_command(ranks)
     throttle = array.throttle if array else None
     directives = [("job-name", f"gk-{spec.campaign.name}-{stage}"),
@@ -131,8 +132,10 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
         return 0
     if prep.skipped:
         logger.info("%d requested simulation(s) already done or running are skipped", prep.skipped)
-    logger.info("%d simulation(s) -> %d array task(s) x %d rank(s) (max array size %d)",
-                len(prep.plan.sims), prep.plan.n_tasks, prep.job.ranks, prep.profile.max_array_size)
+    bal = prep.plan.balance
+    logger.info("%d simulation(s) -> %d array task(s) x %d rank(s) (max array size %d); balanced by cost "
+                "(t_cool x N): longest task %.2fx the mean, longest rank %.2fx", len(prep.plan.sims),
+                prep.plan.n_tasks, prep.job.ranks, prep.profile.max_array_size, bal["task"], bal["rank"])
     if dry_run:
         out(prep.job.script.rstrip("\n"))
         what = f"simulation {prep.plan.sims[0]}" if stage == "simulate" else "minimizer, reused per frame"
@@ -153,7 +156,7 @@ def _launch(prep: Prepared, ex, spec: Spec) -> int:
     campaign.submissions_dir.mkdir(parents=True, exist_ok=True)
     script_path.write_text(job.script)
     base = {"submission": job.submission, "stage": job.stage, "sims": format_ranges(prep.plan.sims),
-            "n_tasks": job.n_tasks, "ranks": job.ranks, "spec": str(Path(spec.path).absolute()),
+            "n_tasks": job.n_tasks, "ranks": job.ranks, "balance": "cost", "spec": str(Path(spec.path).absolute()),
             "script": str(script_path), "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if ex.name == "local":
         campaign.record(job.submission, {**base, "executor": "local", "pid": os.getpid(),

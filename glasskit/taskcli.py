@@ -7,16 +7,18 @@ from .arrayspec import parse_array
 from .errors import GlasskitError
 from .campaign import Campaign
 from .run import run_task as run_stage_task
-from .sharding import ShardPlan
+from .sharding import ShardPlan, stage_costs
 from .spec import load_spec
 
 
 def run_task(stage: str, spec_path: str, workdir: str | None, sims: str, n_tasks: int, ranks: int,
-             task: int, submission: str) -> int:
+             task: int, submission: str, balance: str = "count") -> int:
     """Exit code 0 when every simulation of this rank finished, 1 when some failed."""
     if not re.fullmatch(r"sub-[A-Za-z0-9-]{1,60}", submission):
         raise GlasskitError(f"invalid --submission {submission!r}", "it is written by glasskit submit")
     campaign = Campaign.of(load_spec(spec_path, workdir))
-    plan = ShardPlan(parse_array(sims).indices, n_tasks, ranks)
+    indices = parse_array(sims).indices
+    costs = stage_costs(campaign.spec, stage, indices) if balance == "cost" else None
+    plan = ShardPlan(tuple(sorted(indices)), n_tasks, ranks, costs)
     result = run_stage_task(campaign, plan, task, submission, stage)
     return 1 if result.failed else 0

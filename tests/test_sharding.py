@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from glasskit.sharding import plan
@@ -44,3 +45,32 @@ def test_rejects_empty_and_bad_sizes():
         plan([1], 0, 10)
     with pytest.raises(IndexError):
         plan(range(10), 2, 10).block(99, 0)
+
+
+def test_cost_balanced_blocks_even_out_the_papers_two_rates():
+    """10,000 slow (2e7) and 10,000 fast (2e5) runs over 1001 tasks: by count the slow blocks
+    carry ~2x the mean and the fast ones ~0.02x; by cost every block is within one slow run."""
+    costs = [2e7] * 10000 + [2e5] * 10000
+    by_count, by_cost = plan(range(20000), 1, 1001), plan(range(20000), 1, 1001, costs=costs)
+    c = np.asarray(costs)
+    cum = np.concatenate([[0], np.cumsum(c)])
+    b = by_count._bounds()
+    count_blocks = cum[b[1:]] - cum[b[:-1]]
+    assert count_blocks.max() / count_blocks.mean() > 1.9
+    assert by_cost.balance["rank"] < 1.1 and by_cost.balance["task"] < 1.1
+    blocks = [by_cost.block(t, 0) for t in range(by_cost.n_tasks)]
+    assert sorted(s for blk in blocks for s in blk) == list(range(20000))  # each simulation once
+    assert all(blk and list(blk) == list(range(blk[0], blk[-1] + 1)) for blk in blocks)  # contiguous, none empty
+    assert by_cost.block_costs().max() - by_cost.block_costs().mean() <= 2e7
+
+
+@pytest.mark.parametrize("ranks", [1, 3, 8])
+def test_cost_balance_over_ranks_of_few_tasks(ranks):
+    rng = np.random.default_rng(ranks)
+    sims = sorted(rng.choice(5000, 300, replace=False).tolist())
+    costs = rng.choice([1.0, 100.0], len(sims)).tolist()
+    p = plan(sims, ranks, 7, costs=costs)
+    got = [s for t in range(p.n_tasks) for r in range(ranks) for s in p.block(t, r)]
+    assert got == sims
+    assert [s for t in range(p.n_tasks) for s in p.task_sims(t)] == sims
+    assert p.balance["task"] < 1.15
