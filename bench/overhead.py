@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """glasskit's overhead over bare LAMMPS, and its throughput on 1 vs 2 MPI ranks.
 
-    .venv/bin/python bench/overhead.py [--steps 20000] [--repeat 3]
+    .venv/bin/python bench/overhead.py [--steps 200000] [--frames 200] [--repeat 3]
 
 1. One simulation of the paper's system (jobs/simulate.toml: N = 4320) for --steps MD steps
-   with a frame every steps/10: ``glasskit run simulate`` (LAMMPS in-process, frames gathered
+   (default: the paper's fast ramp, 2e5) with --frames frames (default the paper's 200, a frame
+   every 1,000 steps): ``glasskit run simulate`` (LAMMPS in-process, frames gathered
    through the Python API into an HDF5 shard) versus the *same rendered input* plus an
    equivalent ``dump`` run by the LAMMPS executable alone. Runs alternate, both include process
    start-up; prints both medians and the ratio (goal <= 1.02).
@@ -32,10 +33,10 @@ from glasskit.spec import load_spec  # noqa: E402
 BIN = Path(sys.executable).parent
 
 
-def bench_spec(tmp: Path, steps: int) -> Path:
+def bench_spec(tmp: Path, steps: int, frames: int) -> Path:
     text = (ROOT / "jobs/simulate.toml").read_text()
     text = text.replace("t_cool = 20000000", f"t_cool = {steps}").replace("t_cool = 200000", f"t_cool = {steps}")
-    text = text.replace("dump_every = 100000", f"dump_every = {steps // 10}")
+    text = text.replace("frames = 200 ", f"frames = {frames} ")
     text = text.replace('name = "paper"', f'name = "bench"\nworkdir = "{tmp}/campaign"')
     path = tmp / "bench.toml"
     path.write_text(text)
@@ -50,25 +51,29 @@ def timed(argv: list[str], cwd: Path) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--steps", type=int, default=200_000)
+    ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="glasskit-bench-"))
-    spec = load_spec(bench_spec(tmp, args.steps))
+    spec = load_spec(bench_spec(tmp, args.steps, args.frames))
+    every = spec.dump_every(args.steps)
     data = ensure_initial(spec, spec.workdir())
     seed = int(simulation_seeds(spec.campaign.seed, [0])[0])
     lmp_in = tmp / "standalone.in"
     lmp_in.write_text(cool_input(spec, data, 0, seed, args.steps)
-                      + f"dump d all custom {spec.protocol.dump_every} frames.lammpstrj id type xs ys x y\n"
+                      + f"dump d all custom {every} frames.lammpstrj id type xs ys x y\n"
                       + f"dump_modify d sort id\nrun {args.steps}\n")
     gk = [str(BIN / "glasskit"), "run", "simulate", "--spec", spec.path, "--tasks", "1", "--task", "0"]
     n = spec.system.n_atoms
-    print(f"# N = {n}, {args.steps} steps, frame every {spec.protocol.dump_every} steps, {args.repeat} repeats")
+    print(f"# N = {n}, {args.steps} steps, {spec.n_frames(args.steps)} frames (every {every} steps), "
+          f"{args.repeat} repeats")
 
     t_gk, t_lmp = [], []
     for i in range(args.repeat):
         t_lmp.append(timed([str(BIN / "lmp"), "-in", str(lmp_in), "-log", "none", "-screen", "none"], tmp))
-        t_gk.append(timed(gk + ["--sims", "0", "--ranks", "1", "--submission", f"sub-bench-{i}"], tmp))
+        t_gk.append(timed(gk + ["--sims", "0", "--ranks", "1", "--submission", f"sub-bench-{i}", "--balance", "cost"],
+                          tmp))
     g, l = statistics.median(t_gk), statistics.median(t_lmp)
     print(f"lammps executable : {l:7.2f} s  ({n * args.steps / l / 1e6:.2f} Matom-step/s)")
     print(f"glasskit run      : {g:7.2f} s  ({n * args.steps / g / 1e6:.2f} Matom-step/s)")

@@ -5,6 +5,7 @@ Every value here reaches an sbatch script, so each is checked against a strict p
 """
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, fields
@@ -39,10 +40,34 @@ class ClusterProfile:
     slurm_conf: str = ""
     gpus_per_node: int = 0      # training jobs: one DDP process per GPU (0: CPU nodes, gloo)
     gpu_partition: str = ""     # partition of GPU jobs (default: ``partition``)
+    atom_steps_per_s: float = 5.0e6      # MD throughput of one rank (bench/overhead.py prints it)
+    minimize_frames_per_s: float = 1.0   # FIRE frames per second of one rank at N = 4320 (bench/minimize.py)
+
+    @property
+    def time_limit_s(self) -> float:
+        return 60.0 * minutes(self.time)
 
     def launch_command(self, ranks: int) -> list[str]:
         """The MPI launcher argv for ``ranks`` ranks (``{ranks}`` substituted)."""
         return [t.replace("{ranks}", str(ranks)) for t in self.launcher]
+
+
+def minutes(slurm_time: str) -> int:
+    """Slurm time ``MM``, ``MM:SS``... as sbatch reads it: ``[D-]HH:MM:SS``, ``D-HH[:MM]``,
+    ``HH:MM:SS``, ``MM:SS``, ``MM`` -> whole minutes (at least 1)."""
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", slurm_time)
+    if not m:
+        raise GlasskitError(f"time {slurm_time!r} is not a Slurm time", "use e.g. 01:00:00")
+    d, a, b, c = (int(x) if x else None for x in m.groups())
+    if d is not None:  # D-HH, D-HH:MM, D-HH:MM:SS
+        total = a * 60 + (b or 0) + (c or 0) / 60
+    elif b is None:
+        total = a  # MM
+    elif c is None:
+        total = a + b / 60  # MM:SS
+    else:
+        total = a * 60 + b + c / 60  # HH:MM:SS
+    return max(1, math.ceil((d or 0) * 1440 + total - 1e-9))  # never less than the profile allows
 
 
 def available() -> list[str]:
@@ -74,6 +99,12 @@ def load_cluster(name: str) -> ClusterProfile:
     for key in ("cores_per_node", "ranks_per_task", "max_array_size"):
         if key in data and not (isinstance(data[key], int) and data[key] >= 1):
             raise GlasskitError(f"{path}: '{key}' must be a positive integer")
+    for key in ("atom_steps_per_s", "minimize_frames_per_s"):
+        v = data.get(key, 1.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v < 1e15:
+            raise GlasskitError(f"{path}: '{key}' must be a positive, finite number (a measured throughput)")
+        if key in data:
+            data[key] = float(v)
     gpus = data.get("gpus_per_node", 0)
     if not (isinstance(gpus, int) and not isinstance(gpus, bool) and 0 <= gpus <= 64):
         raise GlasskitError(f"{path}: 'gpus_per_node' must be an integer in 0..64")

@@ -24,6 +24,7 @@ from .executors import ArrayJob, get_executor
 from .log import logger
 from .render import SAFE_PATH, render
 from .seeds import simulation_seeds
+from .bill import check_fits, estimate
 from .sharding import ShardPlan, plan as make_plan, stage_costs
 from .minimize import minimize_input
 from .simulate import cool_input, ensure_initial
@@ -136,11 +137,18 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
     logger.info("%d simulation(s) -> %d array task(s) x %d rank(s) (max array size %d); balanced by cost "
                 "(t_cool x N): longest task %.2fx the mean, longest rank %.2fx", len(prep.plan.sims),
                 prep.plan.n_tasks, prep.job.ranks, prep.profile.max_array_size, bal["task"], bal["rank"])
+    bill = estimate(spec, stage, prep.plan, prep.profile, estimate_bytes(spec, stage, prep.plan.sims))
     if dry_run:
         out(prep.job.script.rstrip("\n"))
         what = f"simulation {prep.plan.sims[0]}" if stage == "simulate" else "minimizer, reused per frame"
         out(f"\n# ---- first LAMMPS input ({what}) ----")
         out(prep.first_input.rstrip("\n"))
+        out("\n" + "\n".join(bill.lines()))
+    else:
+        logger.info("estimate: %s", "; ".join(line.lstrip("# ") for line in bill.lines()))
+    if ex.name == "slurm":  # the local executor has no time limit
+        check_fits(spec, stage, prep.plan, prep.profile, bill)
+    if dry_run:
         logger.info("dry run (%s executor): nothing written, nothing submitted", ex.name)
         return 0
     return _launch(prep, ex, spec)

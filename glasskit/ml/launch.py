@@ -13,9 +13,7 @@ would submit, for ``--dry-run``.
 """
 from __future__ import annotations
 
-import math
 import os
-import re
 import shlex
 import socket
 import sys
@@ -25,30 +23,12 @@ from pathlib import Path
 
 import submitit
 
-from ..cluster import ClusterProfile
+from ..cluster import ClusterProfile, minutes  # noqa: F401 - minutes: Slurm times for submitit
 from ..errors import GlasskitError
 from ..log import logger
 from . import runs
 
 LOG_TAIL = 6
-
-
-def minutes(slurm_time: str) -> int:
-    """Slurm time ``MM``, ``MM:SS``... as sbatch reads it: ``[D-]HH:MM:SS``, ``D-HH[:MM]``,
-    ``HH:MM:SS``, ``MM:SS``, ``MM`` -> whole minutes (at least 1)."""
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", slurm_time)
-    if not m:
-        raise GlasskitError(f"time {slurm_time!r} is not a Slurm time", "use e.g. 01:00:00")
-    d, a, b, c = (int(x) if x else None for x in m.groups())
-    if d is not None:  # D-HH, D-HH:MM, D-HH:MM:SS
-        total = a * 60 + (b or 0) + (c or 0) / 60
-    elif b is None:
-        total = a  # MM
-    elif c is None:
-        total = a + b / 60  # MM:SS
-    else:
-        total = a * 60 + b + c / 60  # HH:MM:SS
-    return max(1, math.ceil((d or 0) * 1440 + total - 1e-9))  # never less than the profile allows
 
 
 @dataclass
