@@ -222,7 +222,8 @@ def test_search_workers_run_as_a_slurm_job_array(tmp_path, local_slurm, monkeypa
 
 @pytest.mark.slow
 def test_search_and_nested_cv_with_search_train_real_models(ml_campaign, tmp_path):
-    hp = ["--hp", "epochs=1", "--hp", "warmup_epochs=0", "--hp", "workers=0"]
+    # l_win pinned: on these 120-particle frames the authors' smaller windows hold too few particles
+    hp = ["--hp", "epochs=1", "--hp", "warmup_epochs=0", "--hp", "workers=0", "--hp", "l_win=0.9"]
     base = ["--model", "dmpnn", "--dataset", "1", "--spec", ml_campaign, "--executor", "local", *hp]
     p = glasskit("submit", "search", *base, "--evals", "3")
     assert p.returncode == 0, p.stderr
@@ -243,7 +244,7 @@ def test_search_and_nested_cv_with_search_train_real_models(ml_campaign, tmp_pat
     assert table["selection"] == "search" and len(table["folds"]) == 3
     for f in table["folds"]:
         chosen = f["search"]["params"]
-        assert set(chosen) == set(DIMS)
+        assert set(chosen) == set(DIMS) - {"l_win"}
         assert all(f["hyperparameters"][k] == v for k, v in chosen.items())  # retrained with the choice
         assert len(triallog.read(workdir / "searches" / f["search"]["experiment"])) == 2
     fig = tmp_path / "search"
