@@ -112,6 +112,21 @@ class SlurmExecutor:
         return tasks
 
 
+def _tasks_alive(submission: str) -> bool:
+    """Whether a ``glasskit run ... --submission <submission>`` process runs on this host."""
+    if not submission:
+        return False
+    needle = b"\0--submission\0" + submission.encode() + b"\0"
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if needle in (d / "cmdline").read_bytes() + b"\0":
+                    return True
+            except OSError:
+                continue
+    return False
+
+
 class LocalExecutor:
     """Run the array's tasks on this machine, ``cores // ranks`` at a time, with a progress bar."""
 
@@ -154,11 +169,14 @@ class LocalExecutor:
 
     @staticmethod
     def active(record: dict) -> bool:
-        """A local submission is active while the submitting process is alive on this host."""
+        """A local submission is active while its submitting process, or any of its task
+        processes (which outlive a killed submitter), is alive on this host."""
         if record.get("finished") or record.get("host") != socket.gethostname():
             return False
         try:
             cmdline = Path(f"/proc/{int(record['pid'])}/cmdline").read_bytes()
+            if b"glasskit" in cmdline:
+                return True
         except (OSError, KeyError, ValueError):
-            return False
-        return b"glasskit" in cmdline
+            pass
+        return _tasks_alive(str(record.get("submission", "")))

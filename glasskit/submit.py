@@ -119,18 +119,34 @@ def _short(ranges: str, limit: int = 60) -> str:
 
 def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, executor: str | None,
            dry_run: bool = False, workdir: str | None = None, ranks: int | None = None, out=print) -> int:
-    """The ``glasskit submit`` command; returns the exit code."""
+    """The ``glasskit submit`` command; returns the exit code.
+
+    Deciding what to run and recording the submission happen under the campaign's submit lock,
+    so two submits of the same array at once never claim the same simulation: the second one
+    sees the first's record and skips what it runs."""
     array = parse_array(array_text) if array_text is not None else None
     spec = load_spec(spec_path, workdir)
     profile = load_cluster(cluster)
     ex = get_executor(executor)
-    if not dry_run:  # a dry run shows the script even where the scheduler is not reachable
-        ex.check(profile)
+    if dry_run:  # a dry run shows the script even where the scheduler is not reachable
+        return _plan(stage, spec, array, profile, ranks, ex, out, dry_run=True) or 0
+    ex.check(profile)
+    campaign = Campaign.of(spec)
+    _check_writable(campaign.workdir)
+    with submit_lock(campaign.workdir) as lock:
+        prep = _plan(stage, spec, array, profile, ranks, ex, out)
+        if prep is None:
+            return 0
+        return _launch(prep, ex, spec, lock.release)
+
+
+def _plan(stage, spec, array, profile, ranks, ex, out, dry_run: bool = False) -> Prepared | None:
+    """Validate, plan, bill (and print a dry run); None when there is nothing to submit."""
     prep = prepare(stage, spec, array, profile, ranks)
     if prep is None:
         logger.info("every requested simulation of '%s' is already done or running: nothing to submit",
                     spec.campaign.name)
-        return 0
+        return None
     if prep.skipped:
         logger.info("%d requested simulation(s) already done or running are skipped", prep.skipped)
     bal = prep.plan.balance
@@ -150,11 +166,11 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
         check_fits(spec, stage, prep.plan, prep.profile, bill)
     if dry_run:
         logger.info("dry run (%s executor): nothing written, nothing submitted", ex.name)
-        return 0
-    return _launch(prep, ex, spec)
+        return None
+    return prep
 
 
-def _launch(prep: Prepared, ex, spec: Spec) -> int:
+def _launch(prep: Prepared, ex, spec: Spec, unlock=lambda: None) -> int:
     campaign, job = prep.campaign, prep.job
     lammps_class()  # a missing LAMMPS fails here, before anything is written
     _check_writable(campaign.workdir)
@@ -166,9 +182,10 @@ def _launch(prep: Prepared, ex, spec: Spec) -> int:
     base = {"submission": job.submission, "stage": job.stage, "sims": format_ranges(prep.plan.sims),
             "n_tasks": job.n_tasks, "ranks": job.ranks, "balance": "cost", "spec": str(Path(spec.path).absolute()),
             "script": str(script_path), "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    if ex.name == "local":
+    if ex.name == "local":  # claimed: later submits see these simulations as running
         campaign.record(job.submission, {**base, "executor": "local", "pid": os.getpid(),
                                          "host": socket.gethostname(), "finished": False})
+        unlock()
     result = ex.submit(job, script_path)
     path = campaign.record(job.submission, {**base, **result})
     logger.info("submission %s recorded in %s", job.submission, path)
@@ -208,6 +225,32 @@ def _check_space(workdir: Path, need: int) -> None:
         raise GlasskitError(f"not enough disk space in {workdir}: this submission writes up to "
                             f"{need / 2**20:.1f} MiB, {free / 2**20:.1f} MiB free",
                             "free space, choose another --workdir, or submit a smaller --array")
+
+
+class submit_lock:
+    """An exclusive ``flock`` on <workdir>/.submit.lock, held while a submit decides what to run
+    and records it (for a local run, not while the run itself goes on)."""
+
+    def __init__(self, workdir: Path):
+        self.path, self.fd = Path(workdir) / ".submit.lock", None
+
+    def __enter__(self) -> "submit_lock":
+        import fcntl
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("another submit of this campaign is deciding what to run: waiting for it")
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def _check_writable(workdir: Path) -> None:

@@ -11,7 +11,7 @@ from glasskit.shard import RUNNING, read_rows
 from glasskit.spec import load_spec
 from glasskit.status import stage_status
 
-from conftest import GLASSKIT, ROOT, glasskit, wait_until, write_spec
+from conftest import GLASSKIT, ROOT, glasskit, processes, wait_until, write_spec
 
 # LAMMPS really fails: atoms displaced onto each other blow up and are lost.
 BLOW_UP = json.dumps({"1": "displace_atoms all random 0.5 0.5 0 7 units box"})
@@ -83,3 +83,42 @@ def test_atoms_lost_where_lammps_was_told_to_ignore_it_make_a_failed_simulation(
     st = stage_status(Campaign.of(load_spec(spec)))
     assert st.done == {0, 1} and list(st.failed) == [2]
     assert "atoms lost" in st.failed[2] or "non-finite" in st.failed[2], st.failed[2]
+
+
+@pytest.mark.slow
+def test_a_killed_submitter_leaves_its_running_tasks_running_not_failed(tmp_path):
+    spec_path = write_spec(tmp_path / "s.toml", tmp_path / "c", lattice=(16, 20), n_b=112, runs=((2, 40000),))
+    campaign = Campaign.of(load_spec(spec_path))
+    proc = subprocess.Popen(GLASSKIT + ["submit", "simulate", "--spec", str(spec_path), "--executor", "local"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def tasks():
+        return [pid for pid, argv, _ in processes() if "run" in argv and str(spec_path) in argv]
+    try:
+        wait_until(lambda: len(tasks()) == 2, timeout=60, interval=0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # the submitter only: its two task processes live on
+        proc.wait()
+        assert tasks(), "the tasks ended before the check"
+        st = stage_status(campaign)
+        assert st.running == {0, 1} and not st.failed, (st.running, st.failed)
+        out = glasskit("submit", "simulate", "--spec", spec_path, "--executor", "local")
+        assert out.returncode == 0 and "already done or running: nothing to submit" in out.stderr
+    finally:
+        for pid in tasks():
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_two_submits_of_the_same_array_at_once_never_run_a_simulation_twice(tmp_path):
+    spec_path = write_spec(tmp_path / "s.toml", tmp_path / "c", runs=((6, 2000),))
+    campaign = Campaign.of(load_spec(spec_path))
+    cmd = GLASSKIT + ["submit", "simulate", "--spec", str(spec_path), "--executor", "local"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    from glasskit.arrayspec import parse_array
+    claimed = [set(parse_array(r["sims"]).indices) for r in campaign.records("simulate")]
+    assert sum(len(c) for c in claimed) == 6 and set().union(*claimed) == set(range(6))  # disjoint, complete
+    done = [int(s) for p in campaign.shards("simulate") for s, d in zip(read_rows(p)["index"], read_rows(p)["done"])
+            if d]
+    assert sorted(done) == list(range(6))  # each simulation done exactly once
