@@ -252,6 +252,8 @@ def _verify(campaign, args) -> int:
         print(f"BAD {line}")
     for line in rep.flagged:
         print(f"FLAG {line}")
+    for cmd in rep.repair(campaign.spec.path):
+        print(f"repair: {cmd}")
     print(f"verify: {rep.shards} shard(s), {rep.rows_ok} complete row(s) ok, {len(rep.problems)} problem(s)"
           + (f", {len(rep.flagged)} flagged (complete, but see FLAG lines)" if rep.flagged else ""))
     return 1 if rep.problems else 0

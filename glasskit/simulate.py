@@ -11,6 +11,7 @@ steps of ``protocol.timestep`` tau.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,10 @@ def _potential_context(spec: Spec) -> dict:
 def init_input(spec: Spec, data_file: str | Path) -> str:
     """LAMMPS input that builds, types and FIRE-minimizes the initial configuration."""
     s, i = spec.system, spec.init
-    side = s.side
-    return render("lammps/init.in.j2", campaign=spec.campaign.name, density=s.density, side=repr(side),
-                  ax=repr(side / s.lattice[0]), ay=repr(side / s.lattice[1]),
+    nx, ny = s.lattice
+    # a unit cell of area 1 (ax * ay = 1) scaled by LAMMPS to density^-1/2: nx * ax = ny * ay
+    return render("lammps/init.in.j2", campaign=spec.campaign.name, density=s.density, side=repr(s.side),
+                  ax=repr(math.sqrt(ny / nx)), ay=repr(math.sqrt(nx / ny)),
                   nx=s.lattice[0], ny=s.lattice[1], n_b=s.n_b, n_atoms=s.n_atoms, seed=i.seed,
                   etol=i.etol, ftol=i.ftol, maxiter=i.maxiter, maxeval=i.maxeval,
                   data_file=str(data_file), **_potential_context(spec))

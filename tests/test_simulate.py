@@ -27,6 +27,9 @@ def test_initial_configuration_is_minimized_and_typed(campaign):
     assert types.shape == (320,) and (types == 2).sum() == 112 and (types == 1).sum() == 208
     with h5py.File(campaign.workdir / "init.h5") as f:
         assert f.attrs["pe"] < -3.0  # a FIRE-minimized dense LJ solid, not the raw lattice
+        sides = f["box"][:, 1] - f["box"][:, 0]
+    # a square box at the spec's number density: L = sqrt(N / rho) (16.33 for N = 320, rho = 1.2)
+    assert sides[0] == pytest.approx(sides[1]) and 320 / (sides[0] * sides[1]) == pytest.approx(1.2)
     mtime = data.stat().st_mtime_ns
     ensure_initial(campaign.spec, campaign.workdir)  # second call: reuses
     assert data.stat().st_mtime_ns == mtime
