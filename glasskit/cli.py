@@ -112,6 +112,8 @@ def parser() -> argparse.ArgumentParser:
         _campaign_args(st)
         _launch_args(st)
         st.add_argument("--ranks", type=int, help="MPI ranks per array task (default: the profile's ranks_per_task)")
+        st.add_argument("--redo", action="store_true",
+                        help="also re-run done simulations that glasskit verify condemns (corrupt or inconsistent)")
         st.add_argument("--dry-run", action="store_true",
                         help="print the sbatch script and the first LAMMPS input; write and submit nothing")
     for stage, what in (("train", "train one CNN or D-MPNN (DDP over --tasks processes, via submitit)"),
@@ -195,7 +197,7 @@ def _dispatch(args) -> int:
     if args.command == "submit":
         from .submit import submit
         return submit(args.stage, args.spec, args.array, args.cluster, args.executor,
-                      dry_run=args.dry_run, workdir=args.workdir, ranks=args.ranks)
+                      dry_run=args.dry_run, workdir=args.workdir, ranks=args.ranks, redo=args.redo)
     if args.command == "run":
         from .taskcli import run_task
         return run_task(args.stage, args.spec, args.workdir, args.sims, args.tasks, args.ranks,

@@ -59,8 +59,9 @@ def _safe_for_sbatch(path: Path, what: str) -> str:
 
 def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterProfile,
             ranks: int | None = None, submission: str | None = None,
-            exe: list[str] | None = None) -> Prepared | None:
-    """Validate and render; returns None when everything requested is already done or running."""
+            exe: list[str] | None = None, redo: bool = False) -> Prepared | None:
+    """Validate and render; returns None when everything requested is already done or running.
+    ``redo``: also re-run requested simulations that ``verify`` condemns although they are done."""
     if stage not in STAGES:
         raise GlasskitError(f"unknown stage {stage!r}", f"choose one of: {', '.join(STAGES)}")
     campaign = Campaign.of(spec)
@@ -73,6 +74,13 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
     simulated = stage_status(campaign, "simulate").done if stage == "minimize" else None
     st = stage_status(campaign, stage, simulated=simulated)
     todo = [i for i in requested if i not in st.done and i not in st.running]
+    if redo:
+        from .verify import verify
+        condemned = verify(campaign, stages=(stage,)).condemned.get(stage, set()) - st.running
+        again = sorted(condemned & set(requested) & st.done)
+        logger.info("--redo: verify condemns %d done simulation(s) of the request: %s", len(again),
+                    _short(format_ranges(again)) if again else "none")
+        todo = sorted(set(todo) | set(again))
     if stage == "minimize" and todo:
         waiting = [i for i in todo if i not in simulated]
         if waiting:
@@ -118,7 +126,8 @@ def _short(ranges: str, limit: int = 60) -> str:
 
 
 def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, executor: str | None,
-           dry_run: bool = False, workdir: str | None = None, ranks: int | None = None, out=print) -> int:
+           dry_run: bool = False, workdir: str | None = None, ranks: int | None = None, out=print,
+           redo: bool = False) -> int:
     """The ``glasskit submit`` command; returns the exit code.
 
     Deciding what to run and recording the submission happen under the campaign's submit lock,
@@ -129,20 +138,20 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
     profile = load_cluster(cluster)
     ex = get_executor(executor)
     if dry_run:  # a dry run shows the script even where the scheduler is not reachable
-        return _plan(stage, spec, array, profile, ranks, ex, out, dry_run=True) or 0
+        return _plan(stage, spec, array, profile, ranks, ex, out, dry_run=True, redo=redo) or 0
     ex.check(profile)
     campaign = Campaign.of(spec)
     _check_writable(campaign.workdir)
     with submit_lock(campaign.workdir) as lock:
-        prep = _plan(stage, spec, array, profile, ranks, ex, out)
+        prep = _plan(stage, spec, array, profile, ranks, ex, out, redo=redo)
         if prep is None:
             return 0
         return _launch(prep, ex, spec, lock.release)
 
 
-def _plan(stage, spec, array, profile, ranks, ex, out, dry_run: bool = False) -> Prepared | None:
+def _plan(stage, spec, array, profile, ranks, ex, out, dry_run: bool = False, redo: bool = False) -> Prepared | None:
     """Validate, plan, bill (and print a dry run); None when there is nothing to submit."""
-    prep = prepare(stage, spec, array, profile, ranks)
+    prep = prepare(stage, spec, array, profile, ranks, redo=redo)
     if prep is None:
         logger.info("every requested simulation of '%s' is already done or running: nothing to submit",
                     spec.campaign.name)

@@ -156,3 +156,28 @@ def test_collect_never_replaces_a_shard_a_spec_or_a_foreign_file(done_campaign, 
     glasskit("collect", "--spec", c.spec.path, "-o", out, check=True)  # its own file: replaced
     with h5py.File(out) as f:
         assert f.attrs["glasskit_file"] == "campaign"
+
+
+def test_verify_names_the_repair_and_redo_makes_the_campaign_whole(done_campaign, tmp_path):
+    work = tmp_path / "c"
+    shutil.copytree(done_campaign.workdir, work)
+    c = Campaign.of(load_spec(done_campaign.spec.path, workdir=str(work)))
+    shard = c.shards("simulate")[-1]
+    with h5py.File(shard) as f:
+        info, sim = f["frames/x"].id.get_chunk_info(0), int(f["sim/index"][0])
+    with open(shard, "r+b") as fh:  # one flipped byte in a coordinate chunk: still "done" to status
+        fh.seek(info.byte_offset + info.size // 2)
+        b = fh.read(1)
+        fh.seek(info.byte_offset + info.size // 2)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    assert sim in stage_status(c).done
+    proc = glasskit("verify", "--spec", c.spec.path, "--workdir", work)
+    assert proc.returncode == 1
+    (repair,) = [ln.split("repair: ", 1)[1] for ln in proc.stdout.splitlines() if ln.startswith("repair: ")]
+    assert repair == f"glasskit submit simulate --spec {c.spec.path} --array {sim} --redo"
+    plain = glasskit("submit", "simulate", "--spec", c.spec.path, "--workdir", work, "--executor", "local")
+    assert "nothing to submit" in plain.stderr  # without --redo a done simulation is left alone
+    args = repair.split()[1:] + ["--workdir", work, "--executor", "local"]
+    glasskit(*args, check=True)
+    rep = verify(c)
+    assert rep.problems == [] and rep.condemned["simulate"] == set()  # the new copy supersedes the bad one
