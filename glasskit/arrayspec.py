@@ -19,7 +19,7 @@ from .errors import GlasskitError
 
 _ITEM = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
 _HELP = "use e.g. 0-19999, 0-9,20,40-50, 0-99:2 or 0-19999%50"
-MAX_INDEX = 10**8  # a sanity bound: no campaign holds more simulations than this
+MAX_INDEX = 10**7  # a sanity bound: no campaign holds more simulations than this (spec.LIMITS)
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,12 @@ def parse_array(text: str) -> ArraySpec:
         if not thr.isdigit() or int(thr) < 1:
             raise GlasskitError(f"invalid --array throttle '%{thr}': must be a positive integer", _HELP)
         throttle = int(thr)
+    items = [_parse_item(item.strip(), text) for item in body.split(",")]
+    if sum(len(r) for r in items) > MAX_INDEX:  # checked before any index is materialized
+        raise GlasskitError(f"--array names more than {MAX_INDEX:,} simulations", _HELP)
     indices: set[int] = set()
-    for item in body.split(","):
-        indices.update(_parse_item(item.strip(), text))
+    for r in items:
+        indices.update(r)
     return ArraySpec(tuple(sorted(indices)), throttle)
 
 

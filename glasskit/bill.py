@@ -80,8 +80,8 @@ def check_fits(spec: Spec, stage: str, plan: ShardPlan, profile: ClusterProfile,
             f"cluster '{profile.name}'", f"raise 'time' in hpc/clusters/{profile.name}.toml (a simulation is not split "
             "across tasks)")
     ranks = plan.ranks_per_task
-    while ranks < 4096:
-        ranks *= 2
+    while ranks < profile.cores_per_node:
+        ranks = min(2 * ranks, profile.cores_per_node)
         trial = make_plan(plan.sims, ranks, profile.max_array_size, costs=plan.costs)
         if float(np.max(trial.block_costs())) * per <= bill.limit_s:
             raise GlasskitError(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass, fields
 
 from .errors import GlasskitError
@@ -76,29 +75,32 @@ def available() -> list[str]:
 
 def load_cluster(name: str) -> ClusterProfile:
     """Load ``hpc/clusters/<name>.toml``; raise :class:`GlasskitError` on any bad value."""
-    if not _PATTERNS["name"].match(name or ""):
+    if not _PATTERNS["name"].fullmatch(name or ""):
         raise GlasskitError(f"invalid cluster name {name!r}", f"choose one of: {', '.join(available())}")
     path = CLUSTERS / f"{name}.toml"
     if not path.is_file():
         raise GlasskitError(f"cluster profile '{name}' does not exist ({path})",
                             f"choose one of: {', '.join(available())}, or add hpc/clusters/{name}.toml")
-    data = tomllib.loads(path.read_text())
+    from .tomlfile import read_toml
+    _, data = read_toml(path, "cluster profile")
     known = {f.name for f in fields(ClusterProfile)}
     for key in data:
         if key not in known:
             raise GlasskitError(f"{path}: unknown key '{key}'", f"allowed: {', '.join(sorted(known))}")
     for key, pat in _PATTERNS.items():
-        if key in data and not (isinstance(data[key], str) and pat.match(data[key])):
+        if key in data and not (isinstance(data[key], str) and pat.fullmatch(data[key])):
             raise GlasskitError(f"{path}: '{key}' = {data[key]!r} is not allowed (pattern {pat.pattern})")
     for key in ("modules", "launcher"):
         vals = data.get(key, [])
-        if not isinstance(vals, list) or not all(isinstance(v, str) and _TOKEN.match(v) for v in vals):
+        if not isinstance(vals, list) or not all(isinstance(v, str) and _TOKEN.fullmatch(v) for v in vals):
             raise GlasskitError(f"{path}: '{key}' must be a list of plain tokens (pattern {_TOKEN.pattern})")
         if key in data:
             data[key] = tuple(vals)
-    for key in ("cores_per_node", "ranks_per_task", "max_array_size"):
-        if key in data and not (isinstance(data[key], int) and data[key] >= 1):
-            raise GlasskitError(f"{path}: '{key}' must be a positive integer")
+    for key, cap in (("cores_per_node", 4096), ("ranks_per_task", 4096), ("max_array_size", 10_000_000)):
+        if key in data and not (isinstance(data[key], int) and not isinstance(data[key], bool) and 1 <= data[key] <= cap):
+            raise GlasskitError(f"{path}: '{key}' must be an integer between 1 and {cap:,}")
+    if data.get("ranks_per_task", 1) > data.get("cores_per_node", 1):
+        raise GlasskitError(f"{path}: 'ranks_per_task' exceeds 'cores_per_node' (one task's ranks share a node)")
     for key in ("atom_steps_per_s", "minimize_frames_per_s"):
         v = data.get(key, 1.0)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v < 1e15:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +51,9 @@ class BuildSpec:
 
 
 def load_datasets(path: str | Path = "jobs/datasets.toml") -> tuple[BuildSpec, dict[int, DatasetSpec]]:
+    from .tomlfile import read_toml
     path = Path(path)
-    if not path.is_file():
-        raise GlasskitError(f"dataset file {path} does not exist", "see jobs/datasets.toml")
-    data = tomllib.loads(path.read_text())
+    _, data = read_toml(path, "dataset file", "see jobs/datasets.toml")
     b = data.get("build", {})
     unknown = set(b) - {"renderer", "l_win", "k", "seed"}
     if unknown:

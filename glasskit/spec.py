@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -20,7 +19,7 @@ import numpy as np
 
 from .errors import GlasskitError
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")  # fullmatch: "name\n" is not a name
 
 
 def _rule(check, text):
@@ -29,7 +28,7 @@ def _rule(check, text):
 
 _pos = _rule(lambda v: v > 0, "must be > 0")
 _nonneg = _rule(lambda v: v >= 0, "must be >= 0")
-_name = _rule(lambda v: bool(NAME_RE.match(v)), "must match [A-Za-z][A-Za-z0-9_.-]* (no spaces or shell characters)")
+_name = _rule(lambda v: bool(NAME_RE.fullmatch(v)), "must match [A-Za-z][A-Za-z0-9_.-]* (no spaces or shell characters)")
 
 
 @dataclass(frozen=True)
@@ -148,15 +147,9 @@ _TABLES = {"campaign": CampaignSpec, "system": SystemSpec, "init": InitSpec,
 
 def load_spec(path: str | Path, workdir: str | None = None) -> Spec:
     """Load and validate a campaign spec; ``workdir`` overrides ``[campaign] workdir``."""
-    path = Path(path)
-    if not path.is_file():
-        avail = ", ".join(sorted(p.name for p in Path("jobs").glob("*.toml"))) or "none found in ./jobs"
-        raise GlasskitError(f"spec file {str(path)!r} does not exist", f"available specs: {avail}")
-    text = path.read_text()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise GlasskitError(f"{path}: not valid TOML: {exc}", "fix the syntax at the line shown") from None
+    from .tomlfile import read_toml
+    avail = ", ".join(sorted(p.name for p in Path("jobs").glob("*.toml"))) or "none found in ./jobs"
+    text, data = read_toml(path, "spec file", f"available specs: {avail}")
     return parse_spec(data, text=text, source=str(path), workdir=workdir)
 
 
@@ -218,10 +211,14 @@ def _coerce(value, hint, source: str, key: str):
             value = int(value)  # TOML 2e7 is a float; accept it when integral
         if not isinstance(value, int) or isinstance(value, bool):
             raise GlasskitError(f"{source}: '{key}' must be an integer, not {value!r}")
+        if abs(value) > 2**62:
+            raise GlasskitError(f"{source}: '{key}' = {value} is far beyond any sensible value")
         return value
     if hint is float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise GlasskitError(f"{source}: '{key}' must be a number, not {value!r}")
+        if not math.isfinite(value):
+            raise GlasskitError(f"{source}: '{key}' = {value!r} must be a finite number")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
@@ -261,3 +258,30 @@ def _check_physics(spec: Spec, source: str) -> None:
                 f"frames land on whole MD steps only when t_cool = k * {name}")
     if p.t_stop >= p.t_start:
         raise GlasskitError(f"{source}: 'protocol.t_stop' = {p.t_stop} must be below 't_start' = {p.t_start}")
+    if p.tdamp < 10 * p.timestep:
+        raise GlasskitError(f"{source}: 'protocol.tdamp' = {p.tdamp} is below 10 timesteps ({10 * p.timestep:g})",
+                            "a Nose-Hoover damping time of ~100 timesteps is usual (the paper: 0.5 = 100 x 0.005)")
+    _check_sizes(spec, source)
+
+
+LIMITS = {"simulations": 10_000_000, "atoms": 10_000_000, "frames": 100_000, "t_cool": 10**11}
+
+
+def _check_sizes(spec: Spec, source: str) -> None:
+    """Refuse sizes no campaign has, before anything allocates arrays of them."""
+    c, s, p = spec.campaign, spec.system, spec.protocol
+    checks = [("simulations (sum of campaign.runs counts)", c.n_sims, LIMITS["simulations"]),
+              ("atoms (system.lattice product)", s.n_atoms, LIMITS["atoms"]),
+              ("frames per ramp (protocol.frames)", p.frames, LIMITS["frames"])]
+    checks += [(f"campaign.runs[{i}].t_cool", g.t_cool, LIMITS["t_cool"]) for i, g in enumerate(c.runs)]
+    if p.dump_every:
+        checks += [("frames per ramp (t_cool / protocol.dump_every)", max(g.t_cool // p.dump_every for g in c.runs),
+                    LIMITS["frames"])]
+    for what, value, limit in checks:
+        if value > limit:
+            raise GlasskitError(f"{source}: {value:,} {what} exceeds glasskit's limit of {limit:,}",
+                                "check the spec for a typo (the paper: 20,000 simulations of 4,320 atoms, 200 frames)")
+    for key, seed in (("campaign.seed", c.seed), ("init.seed", spec.init.seed)):
+        if not 0 <= seed <= 2**31 - 1 or (key == "init.seed" and seed == 0):
+            raise GlasskitError(f"{source}: '{key}' = {seed} is not a seed LAMMPS takes",
+                                "use an integer between 1 and 2147483647")

@@ -57,20 +57,28 @@ def _safe_for_sbatch(path: Path, what: str) -> str:
     return text
 
 
+def _validate(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterProfile, ranks: int | None) -> int:
+    """The checks of a submission that need no campaign state; returns the ranks per task."""
+    if stage not in STAGES:
+        raise GlasskitError(f"unknown stage {stage!r}", f"choose one of: {', '.join(STAGES)}")
+    if array:
+        check_within(array, spec.campaign.n_sims, spec.campaign.name)
+    ranks = profile.ranks_per_task if ranks is None else ranks
+    if not 1 <= ranks <= profile.cores_per_node:
+        raise GlasskitError(f"--ranks {ranks} must be between 1 and the {profile.cores_per_node} cores per node of "
+                            f"cluster '{profile.name}' (one task's ranks share a node)",
+                            f"use --ranks {profile.cores_per_node} or fewer")
+    return ranks
+
+
 def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterProfile,
             ranks: int | None = None, submission: str | None = None,
             exe: list[str] | None = None, redo: bool = False) -> Prepared | None:
     """Validate and render; returns None when everything requested is already done or running.
     ``redo``: also re-run requested simulations that ``verify`` condemns although they are done."""
-    if stage not in STAGES:
-        raise GlasskitError(f"unknown stage {stage!r}", f"choose one of: {', '.join(STAGES)}")
+    ranks = _validate(stage, spec, array, profile, ranks)
     campaign = Campaign.of(spec)
     requested = array.indices if array else tuple(range(spec.campaign.n_sims))
-    if array:
-        check_within(array, spec.campaign.n_sims, spec.campaign.name)
-    ranks = ranks or profile.ranks_per_task
-    if ranks < 1:
-        raise GlasskitError(f"--ranks {ranks} must be >= 1")
     simulated = stage_status(campaign, "simulate").done if stage == "minimize" else None
     st = stage_status(campaign, stage, simulated=simulated)
     todo = [i for i in requested if i not in st.done and i not in st.running]
@@ -141,6 +149,8 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
         return _plan(stage, spec, array, profile, ranks, ex, out, dry_run=True, redo=redo) or 0
     ex.check(profile)
     campaign = Campaign.of(spec)
+    _validate(stage, spec, array, profile, ranks)  # before the campaign directory is created
+    lammps_class()  # a missing LAMMPS fails here, before anything is written
     _check_writable(campaign.workdir)
     with submit_lock(campaign.workdir) as lock:
         prep = _plan(stage, spec, array, profile, ranks, ex, out, redo=redo)

@@ -16,6 +16,9 @@ def run_task(stage: str, spec_path: str, workdir: str | None, sims: str, n_tasks
     """Exit code 0 when every simulation of this rank finished, 1 when some failed."""
     if not re.fullmatch(r"sub-[A-Za-z0-9-]{1,60}", submission):
         raise GlasskitError(f"invalid --submission {submission!r}", "it is written by glasskit submit")
+    if not (1 <= ranks <= 4096 and 1 <= n_tasks <= 10_000_000 and 0 <= task < n_tasks):
+        raise GlasskitError(f"--ranks {ranks}, --tasks {n_tasks}, --task {task} do not describe a plan",
+                            "glasskit run is started by the sbatch script glasskit submit writes")
     campaign = Campaign.of(load_spec(spec_path, workdir))
     indices = parse_array(sims).indices
     costs = stage_costs(campaign.spec, stage, indices) if balance == "cost" else None

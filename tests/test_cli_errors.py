@@ -111,3 +111,66 @@ def test_dry_run_needs_no_running_scheduler_but_a_submit_does(capsys, tmp_path, 
     code, err = _run(capsys, "submit", "simulate", "--spec", spec, "--cluster", "down", "--executor", "slurm")
     assert code == 2 and "/nonexistent/slurm.conf" in err[-1] and "hpc/local-slurm/start" in err[-1]
     assert not (tmp_path / "campaign").exists()
+
+
+def _hostile_spec(tmp_path, kind: str):
+    """A spec file as a hostile user writes it; returns its path."""
+    p = tmp_path / "h.toml"
+    base = write_spec(tmp_path / "base.toml", tmp_path / "campaign").read_text()
+    if kind == "non-utf8":
+        p.write_bytes(base.encode().replace(b'name = "tiny"', b'name = "t\xff\xfe"'))
+    elif kind == "deeply-nested":
+        p.write_text(base + "\n[extra]\nv = " + "[" * 20000 + "]" * 20000 + "\n")
+    elif kind == "huge":
+        p.write_text(base + "#" * (5 << 20))
+    elif kind == "directory":
+        p.mkdir()
+    else:
+        extra = {"inf-timestep": "timestep = inf", "nan-tdamp": "tdamp = nan", "tiny-tdamp": "tdamp = 0.001",
+                 "inf-t-start": "t_start = inf"}.get(kind)
+        text = base.replace("[protocol]\n", f"[protocol]\n{extra}\n") if extra else base
+        text = {"name-newline": text.replace('name = "tiny"', 'name = "tiny\\n"'),
+                "seed-too-big": text.replace("seed = 11", "seed = 99999999999"),
+                "init-seed-0": text + "\n[init]\nseed = 0\n",
+                "runs-absurd": text.replace("count = 2\nt_cool = 2000", "count = 1000000000000\nt_cool = 2000"),
+                "atoms-absurd": text.replace("lattice = [10, 12]", "lattice = [100000, 100000]"),
+                }.get(kind, text)
+        p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("non-utf8", "not UTF-8"), ("deeply-nested", "nested too deeply"), ("huge", "far too large"),
+    ("directory", "is a directory"), ("inf-timestep", "'protocol.timestep' = inf must be a finite number"),
+    ("nan-tdamp", "'protocol.tdamp' = nan must be a finite number"), ("tiny-tdamp", "below 10 timesteps"),
+    ("inf-t-start", "finite"), ("name-newline", "campaign.name"), ("seed-too-big", "'campaign.seed'"),
+    ("init-seed-0", "'init.seed' = 0"), ("runs-absurd", "exceeds glasskit's limit"),
+    ("atoms-absurd", "exceeds glasskit's limit"),
+])
+@pytest.mark.parametrize("command", [["submit", "simulate", "--dry-run"], ["status"], ["collect"], ["verify"]])
+def test_hostile_specs_are_one_line_and_exit_2_for_every_command(tmp_path, kind, words, command):
+    spec = _hostile_spec(tmp_path, kind)
+    proc = glasskit(*command, "--spec", spec)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(err) == 1 and err[0].startswith("glasskit: error: ") and words in err[0], err
+    assert not (tmp_path / "campaign").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--ranks", "1000000000"], "--ranks 1000000000 must be between 1 and the 2 cores per node"),
+    (["--ranks", "0"], "--ranks 0"),
+    (["--array", "0-99999999"], "--array"),
+])
+def test_absurd_sizes_are_refused_before_any_allocation(tmp_path, args, words):
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "campaign")
+    proc = glasskit("submit", "simulate", "--spec", spec, "--executor", "local", *args, timeout=60)
+    assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "campaign").exists()
+
+
+def test_run_refuses_a_plan_no_submit_writes(tmp_path):
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "campaign")
+    proc = glasskit("run", "simulate", "--spec", spec, "--sims", "0-3", "--tasks", "1", "--ranks", "100000000",
+                    "--task", "0", "--submission", "sub-x", timeout=60)
+    assert proc.returncode == 2 and "do not describe a plan" in proc.stderr and "Traceback" not in proc.stderr

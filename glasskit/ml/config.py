@@ -134,13 +134,8 @@ class RunConfig:
 def load_models(path: str | Path = "jobs/models.toml") -> Models:
     """Load and validate ``jobs/models.toml``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
-    except FileNotFoundError:
-        raise GlasskitError(f"model settings {str(path)!r} do not exist", "see jobs/models.toml") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
-        raise GlasskitError(f"{path}: not valid UTF-8 TOML: {exc}", "fix the file at the place shown") from None
+    from ..tomlfile import read_toml
+    text, data = read_toml(path, "model settings file", "see jobs/models.toml")
     src = str(path)
     unknown = set(data) - {"train", "cnn", "dmpnn", "preset", "search"}
     if unknown:
