@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 
+from glasskit.errors import script
 from glasskit.artificial import nfold_configuration, random_configuration
 from glasskit.images import render_matplotlib, save_png
 from glasskit.plotting import figure, save
@@ -58,4 +59,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main))

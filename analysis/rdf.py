@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from glasskit.errors import script
 from glasskit.campaign import Campaign
 from glasskit.datasets import load_datasets, select
 from glasskit.plotting import GLASS, LIQUID, figure, save, sci
@@ -90,4 +91,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main))

@@ -82,10 +82,6 @@ def collect(campaign: Campaign, out: Path | None = None) -> Path:
     """Write the campaign file: virtual datasets over every done shard row; returns its path."""
     spec = campaign.spec
     out = Path(out or campaign.workdir / CAMPAIGN_FILE)
-    S = spec.campaign.n_sims
-    t_cool = spec.t_cool_of(np.arange(S))
-    F = max(spec.n_frames(t) for t in set(t_cool.tolist()))
-    N = spec.system.n_atoms
     where = {stage: {s: loc for s, loc in locate(campaign, stage).items() if loc.done}
              for stage in ("simulate", "minimize")}
     if not where["simulate"]:
@@ -93,6 +89,24 @@ def collect(campaign: Campaign, out: Path | None = None) -> Path:
                             "run glasskit submit simulate first")
     _check_replaceable(out)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    try:
+        _write_campaign(campaign, out, tmp, where)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise GlasskitError(f"cannot write the campaign file {out}: {getattr(exc, 'strerror', None) or exc}",
+                            "collect -o a writable path, or fix the directory's permissions or space") from None
+    os.replace(tmp, out)
+    logger.info("collected %d simulated and %d minimized simulations of %d into %s",
+                len(where["simulate"]), len(where["minimize"]), spec.campaign.n_sims, out)
+    return out
+
+
+def _write_campaign(campaign: Campaign, out: Path, tmp: Path, where: dict) -> None:
+    spec = campaign.spec
+    S = spec.campaign.n_sims
+    t_cool = spec.t_cool_of(np.arange(S))
+    F = max(spec.n_frames(t) for t in set(t_cool.tolist()))
+    N = spec.system.n_atoms
     with h5py.File(tmp, "w") as f:
         f.attrs["glasskit_file"] = "campaign"  # what collect may replace later
         f.attrs["spec"] = spec.text
@@ -110,10 +124,6 @@ def collect(campaign: Campaign, out: Path | None = None) -> Path:
             f["frames/type"] = src["frames/type"][...]
         with h5py.File(campaign.workdir / "init.h5", "r") as init:
             f["box"] = init["box"][...]  # (2, 2) [[xlo, xhi], [ylo, yhi]]: fixed under NVT
-    os.replace(tmp, out)
-    logger.info("collected %d simulated and %d minimized simulations of %d into %s",
-                len(where["simulate"]), len(where["minimize"]), S, out)
-    return out
 
 
 def _check_replaceable(out: Path) -> None:
@@ -181,6 +191,24 @@ class CampaignReader:
             self.f = h5py.File(self.path, "r", locking=False)
         except OSError as exc:
             raise GlasskitError(f"cannot open {self.path}: {exc}", "re-run glasskit collect") from None
+        self._check_sources()
+
+    def _check_sources(self) -> None:
+        """A virtual dataset over shards that are gone reads as fill values: refuse instead."""
+        gone = set()
+        for name in ("frames/xs", "is/xs"):
+            ds = self.f.get(name)
+            if ds is not None and ds.is_virtual:
+                for src in ds.virtual_sources():
+                    p = Path(src.file_name)
+                    p = p if p.is_absolute() else self.path.parent / p
+                    if not p.is_file():
+                        gone.add(str(p))
+        if gone:
+            self.f.close()
+            raise GlasskitError(f"campaign file {self.path} maps {len(gone)} shard(s) that are gone (e.g. "
+                                f"{sorted(gone)[0]})", "re-run glasskit collect; glasskit status then lists the "
+                                "simulations to re-submit")
 
     @property
     def box(self) -> np.ndarray:

@@ -181,3 +181,20 @@ def test_verify_names_the_repair_and_redo_makes_the_campaign_whole(done_campaign
     glasskit(*args, check=True)
     rep = verify(c)
     assert rep.problems == [] and rep.condemned["simulate"] == set()  # the new copy supersedes the bad one
+
+
+def test_a_campaign_file_whose_shards_are_gone_is_refused_not_read_as_nan(done_campaign, tmp_path):
+    work = tmp_path / "c"
+    shutil.copytree(done_campaign.workdir, work)
+    c = Campaign.of(load_spec(done_campaign.spec.path, workdir=str(work)))
+    glasskit("collect", "--spec", c.spec.path, "--workdir", work, check=True)
+    c.shards("minimize")[0].unlink()
+    with pytest.raises(Exception, match="maps 1 shard\\(s\\) that are gone"):
+        open_campaign(c)
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([os.sys.executable, str(root / "analysis/ise.py"), str(work / "campaign.h5"), "--T", "0.05"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "that are gone" in proc.stderr and "Traceback" not in proc.stderr
+    glasskit("collect", "--spec", c.spec.path, "--workdir", work, check=True)  # the documented repair
+    with open_campaign(c) as r:
+        assert len(r.select(minimized=True)) > 0
