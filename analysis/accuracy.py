@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from glasskit.errors import GlasskitError, script
+from glasskit.outputs import output
 from glasskit.plotting import figure, save
 
 NAMES = {"cnn": "CNN", "dmpnn": "D-MPNN"}
@@ -74,7 +75,8 @@ def main() -> int:
     axes[0][0].legend(loc="lower left")
     paths = save(fig, out)
     keys = ["model", "dataset", "source", "n", "auc", "auc_sd", "accuracy", "accuracy_sd"]
-    Path(f"{out}.csv").write_text("\n".join([",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]) + "\n")
+    with output(f"{out}.csv") as p:
+        p.write_text("\n".join([",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]) + "\n")
     print(f"wrote {paths[0]}, {paths[1]} and {out}.csv ({len(rows)} model/dataset pairs)")
     return 0
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from glasskit.errors import script
+from glasskit.outputs import open_output
 from glasskit.plotting import GLASS, LIQUID, figure, save
 
 
@@ -68,9 +69,9 @@ def main() -> int:
         edge_rows += [[name, j, int(a), int(b), k, f"{wt:.6g}", int(h)] for (a, b), wt, k, h in zip(pairs, w, kind, high)]
     axes[0][0].legend(loc="upper right", fontsize=8, markerscale=2)
     paths = save(fig, out / "attention")
-    with open(out / "attention.csv", "w", newline="") as fh:
+    with open_output(out / "attention.csv", newline="") as fh:
         csv.writer(fh).writerows([["config", "sample", "i", "j", "pair", "attention", "high"]] + edge_rows)
-    with open(out / "attention_counts.csv", "w", newline="") as fh:
+    with open_output(out / "attention_counts.csv", newline="") as fh:
         csv.writer(fh).writerows([["config", "sample", "sim", "T", "cut", "edges", "high", "high_AA", "high_AB",
                                    "high_BB"]] + count_rows)
     for r in count_rows:

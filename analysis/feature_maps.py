@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from glasskit.errors import GlasskitError, script
+from glasskit.outputs import open_output
 from glasskit.plotting import figure, save
 
 
@@ -59,7 +60,7 @@ def main() -> int:
             rows.append([layer, c] + [f"{v:.5g}" for r in range(2) for v in (maps[r, c].mean(), maps[r, c].max())])
     out = args.out or args.run / "figures"
     paths = save(fig, out / "feature_maps")
-    with open(out / "feature_maps.csv", "w", newline="") as fh:
+    with open_output(out / "feature_maps.csv", newline="") as fh:
         csv.writer(fh).writerows(rows)
     print(f"wrote {paths[0]}, {paths[1]} and {out / 'feature_maps.csv'}")
     return 0

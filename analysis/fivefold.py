@@ -16,6 +16,7 @@ from pathlib import Path
 
 
 from glasskit.errors import script
+from glasskit.outputs import claim, output, record
 from glasskit.artificial import nfold_configuration, random_configuration
 from glasskit.images import render_matplotlib, save_png
 from glasskit.plotting import figure, save
@@ -31,20 +32,24 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     five = nfold_configuration(5, seed=args.seed)
-    save_png(out / "fivefold_rings.png", render_matplotlib(*five.rings))
-    save_png(out / "fivefold_final.png", render_matplotlib(five.xs, five.types))
+    save_png(claim(out / "fivefold_rings.png"), render_matplotlib(*five.rings))
+    record(out / "fivefold_rings.png")
+    save_png(claim(out / "fivefold_final.png"), render_matplotlib(five.xs, five.types))
+    record(out / "fivefold_final.png")
     rows = ["variant,index,n_A,n_B,n_A_in_rings"]
     panels = [("(a) five-fold rings", five.rings), ("(b) five-fold, filled", (five.xs, five.types))]
     for n in args.folds:
         for i in range(args.count):
             c = nfold_configuration(n, seed=args.seed + 1000 * n + i)
-            save_png(out / f"{n}fold_{i}.png", render_matplotlib(c.xs, c.types))
+            save_png(claim(out / f"{n}fold_{i}.png"), render_matplotlib(c.xs, c.types))
+            record(out / f"{n}fold_{i}.png")
             rows.append(f"{n}fold,{i},{(c.types == 1).sum()},{(c.types == 2).sum()},{(c.rings[1] == 1).sum()}")
             if i == 0 and n != 5:
                 panels.append((f"{n}-fold", (c.xs, c.types)))
     for i in range(args.count):
         c = random_configuration(seed=args.seed + i)
-        save_png(out / f"random_{i}.png", render_matplotlib(c.xs, c.types))
+        save_png(claim(out / f"random_{i}.png"), render_matplotlib(c.xs, c.types))
+        record(out / f"random_{i}.png")
         rows.append(f"random,{i},{(c.types == 1).sum()},{(c.types == 2).sum()},0")
     panels.append(("random", (c.xs, c.types)))
     fig, axes = figure(len(panels), 1, width=2.4, height=2.6)
@@ -53,7 +58,8 @@ def main(argv=None) -> int:
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()
     paths = save(fig, out / "panel")
-    (out / "counts.csv").write_text("\n".join(rows) + "\n")
+    with output(out / "counts.csv") as p:
+        p.write_text("\n".join(rows) + "\n")
     print(f"wrote {len(rows) - 1} images, {', '.join(map(str, paths))} and {out / 'counts.csv'}")
     return 0
 

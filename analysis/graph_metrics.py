@@ -23,6 +23,7 @@ import numpy as np
 from glasskit.plotting import figure, save, sci
 from glasskit.store import open_campaign
 from glasskit.errors import GlasskitError, script
+from glasskit.outputs import claim, open_output, record
 from glasskit.structure import GLASS_RANGE, LIQUID_RANGE, branch_fit, graph_metrics
 
 METRICS = {"isolated_A": "isolated A particles", "BB_edges": "B-B edges", "components": "disjoint graphs"}
@@ -95,8 +96,9 @@ def main(argv=None) -> int:
     fig.tight_layout()
     paths = save(fig, args.out)
     header = "T," + ",".join(f"{m}_mean,{m}_sd" for m in METRICS)
-    np.savetxt(f"{args.out}.csv", np.stack(table, axis=1), delimiter=",", header=header, comments="")
-    with open(f"{args.out}_tg.csv", "w") as fh:
+    np.savetxt(claim(f"{args.out}.csv"), np.stack(table, axis=1), delimiter=",", header=header, comments="")
+    record(f"{args.out}.csv")
+    with open_output(f"{args.out}_tg.csv") as fh:
         fh.write("metric,Tg,Tg_sd,slope_glass,slope_liquid\n")
         fh.writelines(f"{n},{a:.6g},{b:.6g},{c:.6g},{d:.6g}\n" for n, a, b, c, d in tg_rows)
     print("wrote", ", ".join(map(str, paths)), f"{args.out}.csv and {args.out}_tg.csv")

@@ -26,6 +26,7 @@ import sys
 import numpy as np
 
 from glasskit.errors import GlasskitError, script
+from glasskit.outputs import claim, record
 from glasskit.store import open_campaign
 from glasskit.structure import GLASS_RANGE, LIQUID_RANGE, branch_fit
 
@@ -66,7 +67,8 @@ def main(argv=None) -> int:
         line += f"   (paper: {ref[0]:.5f} +- {ref[1]:.5f}; difference {e.mean() - ref[0]:+.5f})"
     print(line)
     if args.csv:
-        np.savetxt(args.csv, e, delimiter=",", header="ise_per_particle", comments="")
+        np.savetxt(claim(args.csv), e, delimiter=",", header="ise_per_particle", comments="")
+        record(args.csv)
     if args.plot:
         print("wrote", ", ".join(map(str, histogram(e, args.T, args.t_cool, ref, args.plot))))
     return 0
@@ -120,9 +122,11 @@ def curve(args) -> int:
               f"(glass slope {fit.glass[0]:.4f}, liquid slope {fit.liquid[0]:.4f})")
     fig.tight_layout()
     paths = save(fig, args.curve)
-    np.savetxt(f"{args.curve}.csv", np.array(rows), delimiter=",", header="t_cool,T,ise_mean,ise_sd", comments="")
-    np.savetxt(f"{args.curve}_tg.csv", np.array(tg), delimiter=",", comments="",
+    np.savetxt(claim(f"{args.curve}.csv"), np.array(rows), delimiter=",", header="t_cool,T,ise_mean,ise_sd", comments="")
+    record(f"{args.curve}.csv")
+    np.savetxt(claim(f"{args.curve}_tg.csv"), np.array(tg), delimiter=",", comments="",
                header="t_cool,Tg,Tg_sd,glass_slope,glass_intercept,liquid_slope,liquid_intercept,simulations")
+    record(f"{args.curve}_tg.csv")
     print("wrote", ", ".join(map(str, paths)), f"{args.curve}.csv and {args.curve}_tg.csv")
     return 0
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from glasskit.errors import GlasskitError, script
+from glasskit.outputs import open_output
 from glasskit.plotting import figure, save
 
 
@@ -59,7 +60,7 @@ def main() -> int:
         ax.set_axis_off()
     out = args.out or args.run / "figures"
     paths = save(fig, out / "nfold_verdict")
-    with open(out / "nfold_verdict.csv", "w", newline="") as fh:
+    with open_output(out / "nfold_verdict.csv", newline="") as fh:
         csv.writer(fh).writerows(rows)
     for name, _ in variants:
         ps = [float(r[2]) for r in rows[1:] if r[0] == name]

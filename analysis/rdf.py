@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from glasskit.errors import script
+from glasskit.outputs import claim, record
 from glasskit.campaign import Campaign
 from glasskit.datasets import load_datasets, select
 from glasskit.plotting import GLASS, LIQUID, figure, save, sci
@@ -85,7 +86,8 @@ def main(argv=None) -> int:
                bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     paths = save(fig, args.out)
-    np.savetxt(f"{args.out}.csv", np.stack(cols, axis=1), delimiter=",", header=",".join(header), comments="")
+    np.savetxt(claim(f"{args.out}.csv"), np.stack(cols, axis=1), delimiter=",", header=",".join(header), comments="")
+    record(f"{args.out}.csv")
     print("wrote", ", ".join(map(str, paths)), f"and {args.out}.csv")
     return 0
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from glasskit.errors import GlasskitError, script
+from glasskit.outputs import open_output
 from glasskit.ml import triallog
 from glasskit.ml.runs import read_json
 from glasskit.plotting import figure, save
@@ -86,7 +87,7 @@ def draw(exps: dict[str, list[dict]], out: Path, space: dict) -> list[Path]:
 
 def write_csv(exps: dict[str, list[dict]], path: Path) -> None:
     params = sorted({k for recs in exps.values() for r in recs for k in r.get("params", {})})
-    with open(path, "w", newline="") as fh:
+    with open_output(path, newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["experiment", "tid", "status", "loss", "auc", "seconds", "run", "failure"] + params)
         for name, recs in exps.items():

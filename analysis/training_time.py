@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from glasskit.errors import GlasskitError, script
+from glasskit.outputs import claim, record
 from glasskit.plotting import figure, save
 
 PRESETS = ("model-i", "model-ii", "model-iii")
@@ -73,8 +74,9 @@ def main() -> int:
     ax.legend(fontsize=8)
     paths = save(fig, args.out)
     keys = ["model", "l_win", "nodes", "edges", "batch", "train_ms", "infer_ms", "minutes_10_epochs"]
-    Path(f"{args.out}.csv").write_text("\n".join([",".join(keys)] + [",".join(
+    claim(f"{args.out}.csv").write_text("\n".join([",".join(keys)] + [",".join(
         f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys) for r in rows]) + "\n")
+    record(f"{args.out}.csv")
     print(f"wrote {paths[0]}, {paths[1]} and {args.out}.csv")
     return 0
 

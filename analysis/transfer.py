@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from glasskit.errors import GlasskitError, script
+from glasskit.outputs import claim, record
 from glasskit.plotting import figure, save
 
 
@@ -59,8 +60,9 @@ def main() -> int:
     ax.set_ylabel("training dataset")
     fig.colorbar(im, ax=ax, label="AUC")
     paths = save(fig, out)
-    Path(f"{out}.csv").write_text("train\\test," + ",".join(map(str, ds)) + "\n" + "\n".join(
+    claim(f"{out}.csv").write_text("train\\test," + ",".join(map(str, ds)) + "\n" + "\n".join(
         f"{i}," + ",".join(f"{v:.4f}" for v in auc[a]) for a, i in enumerate(ds)) + "\n")
+    record(f"{out}.csv")
     print(f"wrote {paths[0]}, {paths[1]} and {out}.csv")
     return 0
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .campaign import Campaign
 from .errors import GlasskitError
 from .log import logger
+from .outputs import claim, claim_many, record, record_many
 from .store import CampaignReader, Selection, open_campaign
 
 LABELS = {"liquid": [1, 0], "glass": [0, 1]}
@@ -120,7 +121,6 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
         raise GlasskitError(f"no dataset {dataset_id} in {datasets_file}", f"defined: {sorted(all_ds)}")
     renderer = renderer or bspec.renderer
     out = campaign.workdir / "datasets" / str(dataset_id)
-    (out / "images").mkdir(parents=True, exist_ok=True)
     with open_campaign(campaign) as reader:
         sels = select(campaign, reader, all_ds[dataset_id])
         path, box = reader.path, reader.box
@@ -131,6 +131,10 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
     for i, s in enumerate(samples):
         s["image"] = f"images/{s['cls']}_s{s['sim']}_f{s['frame']}.png" if images else None
         s["graph"] = i if graphs else None
+    names = [Path(s["image"]).name for s in samples if s["image"]]
+    claim_many(out / "images", names)
+    for name in ("metadata.json",) + (("graphs.pt",) if graphs else ()):
+        claim(out / name)
     workers = workers or max(1, min(os.cpu_count() or 1, len(samples) // 8 or 1))
     chunks = [samples[i::workers] for i in range(workers)]
     jobs = [(str(path), str(out), c, images, graphs, renderer, bspec.l_win, bspec.k, bspec.seed) for c in chunks]
@@ -140,9 +144,11 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
         for done in pool.map(_work, jobs):
             graphs_out.update(done)
             bar.update(len(done))
+    record_many(out / "images", names)
     if graphs:
         import torch
         torch.save([graphs_out[i] for i in range(len(samples))], out / "graphs.pt")
+        record(out / "graphs.pt")
     meta = {"dataset": dataset_id, "campaign": campaign.spec.campaign.name,
             "source": os.path.relpath(path, campaign.workdir), "paths": "relative to the campaign directory",
             "units": "LAMMPS lj: lengths in sigma_AA, temperatures in epsilon_AA / k_B; image and graph "
@@ -154,6 +160,7 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
             "graphs": "graphs.pt" if graphs else None, "samples": samples}
     meta_path = out / "metadata.json"
     meta_path.write_text(json.dumps(meta, indent=1))
+    record(meta_path)
     logger.info("dataset %d: %d liquid (T = %.5g) + %d glass (T = %.5g) samples -> %s", dataset_id,
                 len(sels["liquid"][0]), sels["liquid"][1], len(sels["glass"][0]), sels["glass"][1], out)
     return meta_path

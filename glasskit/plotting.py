@@ -22,11 +22,14 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 3.4, height: float = 2
 def save(fig, path: str | Path) -> list[Path]:
     """Write ``path`` as .png and .pdf; returns both paths."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.with_suffix("") if path.suffix in (".png", ".pdf") else path  # keep "T0.05"
     out = [stem.parent / (stem.name + ".png"), stem.parent / (stem.name + ".pdf")]
+    from .outputs import claim, record
     for p in out:
-        fig.savefig(p)
+        claim(p)
+    for p in out:
+        fig.savefig(p, metadata={"Creator" if p.suffix == ".pdf" else "Software": "glasskit"})
+        record(p)
     plt.close(fig)
     return out
 

@@ -174,3 +174,21 @@ def test_run_refuses_a_plan_no_submit_writes(tmp_path):
     proc = glasskit("run", "simulate", "--spec", spec, "--sims", "0-3", "--tasks", "1", "--ranks", "100000000",
                     "--task", "0", "--submission", "sub-x", timeout=60)
     assert proc.returncode == 2 and "do not describe a plan" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_figures_replace_their_own_files_never_a_foreign_one(tmp_path):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    run = lambda out: subprocess.run([sys.executable, str(ROOT / "analysis/fivefold.py"), "--out", str(out),  # noqa: E731
+                                      "--count", "1"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    first = run(tmp_path / "mine")
+    assert first.returncode == 0, first.stderr
+    again = run(tmp_path / "mine")  # its own outputs: replaced
+    assert again.returncode == 0, again.stderr
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "counts.csv").write_text("my measurements\n")
+    proc = run(theirs)
+    assert proc.returncode == 2 and "was not written by glasskit: refusing to replace it" in proc.stderr
+    assert "Traceback" not in proc.stderr and (theirs / "counts.csv").read_text() == "my measurements\n"
