@@ -40,7 +40,7 @@ class ClusterProfile:
     gpus_per_node: int = 0      # training jobs: one DDP process per GPU (0: CPU nodes, gloo)
     gpu_partition: str = ""     # partition of GPU jobs (default: ``partition``)
     atom_steps_per_s: float = 5.0e6      # MD throughput of one rank (bench/overhead.py prints it)
-    minimize_frames_per_s: float = 1.0   # FIRE frames per second of one rank at N = 4320 (bench/minimize.py)
+    minimize_frames_per_s: float = 0.1   # FIRE frames per second of one rank at N = 4320 (~10^4 iterations)
 
     @property
     def time_limit_s(self) -> float:

@@ -163,10 +163,13 @@ def _record_failure(shard: Path, rank: int, sim: int, message: str) -> None:
         fh.write(json.dumps({"sim": sim, "error": message, "time": time.time()}) + "\n")
 
 
-def read_failures(shard: Path) -> dict[int, str]:
-    """Failure messages recorded next to a shard, by simulation index."""
+def read_failures(shard: Path, listing: list[str] | None = None) -> dict[int, str]:
+    """Failure messages recorded next to a shard, by simulation index; ``listing``: the names in
+    the shard's directory, when the caller already has them (status reads 1,000s of shards)."""
     out: dict[int, str] = {}
-    for p in sorted(shard.parent.glob(f"{shard.stem}.rank-*.errors.jsonl")):
+    prefix = f"{shard.stem}.rank-"
+    names = listing if listing is not None else [p.name for p in shard.parent.glob(f"{prefix}*.errors.jsonl")]
+    for p in sorted(shard.parent / n for n in names if n.startswith(prefix) and n.endswith(".errors.jsonl")):
         for line in p.read_text().splitlines():
             try:
                 rec = json.loads(line)

@@ -8,10 +8,12 @@ local executor's process still alive) owns it; *missing* otherwise.
 from __future__ import annotations
 
 import json
-
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import h5py
+import numpy as np
 
 from .arrayspec import format_ranges, parse_array
 from .campaign import Campaign
@@ -87,6 +89,7 @@ def stage_status(campaign: Campaign, stage: str = "simulate", simulated: set[int
     st = StageStatus(stage, campaign.spec.campaign.n_sims)
     active, active_subs = _active_sims(campaign, stage)
     attempts: dict[int, tuple[str, int, str]] = {}  # sim -> (shard name, state, error) of latest attempt
+    listings: dict[Path, list[str]] = {}  # each submission's directory listed once
     for path in campaign.shards(stage):
         try:
             rows = read_rows(path)
@@ -94,7 +97,12 @@ def stage_status(campaign: Campaign, stage: str = "simulate", simulated: set[int
             if path.parent.name not in active_subs:  # a live task may be creating it right now
                 st.unreadable.append(f"{path}: {exc}")
             continue
-        errors = read_failures(path)
+        unfinished = (~rows["done"]) & np.isin(rows["state"], (RUNNING, FAILED))
+        errors = {}
+        if unfinished.any():
+            if path.parent not in listings:
+                listings[path.parent] = [n for n in os.listdir(path.parent) if n.endswith(".errors.jsonl")]
+            errors = read_failures(path, listings[path.parent])
         for idx, state, done in zip(rows["index"].tolist(), rows["state"].tolist(), rows["done"].tolist()):
             if done:
                 st.done.add(idx)
@@ -114,7 +122,8 @@ def stage_status(campaign: Campaign, stage: str = "simulate", simulated: set[int
 def _count_frames(campaign: Campaign, st: StageStatus, simulated: list[int]) -> None:
     """Frame-level progress of minimize: frames with an inherent structure / frames simulated."""
     spec = campaign.spec
-    st.frames_total = int(sum(spec.n_frames(t) for t in spec.t_cool_of(simulated))) if simulated else 0
+    rates, counts = np.unique(spec.t_cool_of(simulated), return_counts=True) if simulated else ([], [])
+    st.frames_total = int(sum(spec.n_frames(int(t)) * int(c) for t, c in zip(rates, counts)))
     rows_by_shard: dict = {}
     for loc in locate(campaign, "minimize").values():
         rows_by_shard.setdefault(loc.path, []).append(loc.row)
