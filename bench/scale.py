@@ -62,9 +62,11 @@ def build(tmp: Path, sims: int, shards: int, frames: int) -> Path:
     camp = Campaign.of(spec)
     camp.workdir.mkdir(parents=True, exist_ok=True)
     types = np.array([1, 1, 1, 2], np.int8)
-    with h5py.File(camp.workdir / "init.h5", "w") as f:
-        f["type"], f["box"] = types, np.array([[0.0, 1.8], [0.0, 1.8]])
+    side = spec.system.side
+    with h5py.File(camp.workdir / "init.h5", "w") as f:  # what ensure_initial would have written
+        f["type"], f["box"] = types, np.array([[0.0, side], [0.0, side]])
         f["x"] = f["xs"] = np.zeros((4, 2), np.float32)
+    (camp.workdir / "init.data").write_text("synthetic: bench/scale.py runs no LAMMPS\n")
     rng = np.random.default_rng(0)
     for task, rows in enumerate(np.array_split(np.arange(sims), shards)):
         t_cool = spec.t_cool_of(rows)
