@@ -32,7 +32,7 @@ def _models(spec):
     (["--preset", "model-x"], "no preset 'model-x'"),
     (["--dataset", "9"], "no dataset 9"),
     (["--dataset", "-3"], "out of range"),
-    (["--models", "jobs/nope.toml"], "do not exist"),
+    (["--models", "jobs/nope.toml"], "does not exist"),
     (["--executor", "local", "--cluster", "../../etc/passwd"], "invalid cluster name"),
 ])
 def test_bad_training_input_is_one_line_and_writes_nothing(ml_campaign, args, words):
