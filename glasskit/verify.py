@@ -15,6 +15,7 @@ with the exact command that re-runs them (``glasskit submit <stage> --array ... 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +109,15 @@ def _check_init(campaign: Campaign, rep: Report) -> None:
                       "initialized by an older glasskit or another spec")
 
 
+@functools.lru_cache(maxsize=4)
+def _init_types(path: str, mtime_ns: int):
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            return f["type"][...]
+    except (OSError, KeyError):
+        return None
+
+
 def _check_campaign_file(campaign: Campaign, rep: Report) -> None:
     from .store import CAMPAIGN_FILE
     path = campaign.workdir / CAMPAIGN_FILE
@@ -138,6 +148,12 @@ def _check_shard(campaign, stage, f, path, rep, newest, incomplete) -> None:
     S = index.shape[0]
     if not (done.shape == state.shape == (S,)) or f["sim/t_cool"].shape != (S,):
         rep.bad(path, "inconsistent /sim shapes")
+        return
+    init = campaign.workdir / "init.h5"
+    init_types = _init_types(str(init), init.stat().st_mtime_ns if init.exists() else 0)
+    if stage == "simulate" and init_types is not None and not np.array_equal(f["frames/type"][...], init_types):
+        rep.bad(path, "/frames/type differs from the campaign's initial configuration (init.h5): written for "
+                      "another campaign; move it away and re-submit its simulations")
         return
     for row in range(S):
         sim = int(index[row])
