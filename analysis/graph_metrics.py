@@ -82,14 +82,18 @@ def main(argv=None) -> int:
         mean, sd = np.nanmean(vals[name], axis=1), np.nanstd(vals[name], axis=1)
         fit = branch_fit(temps, mean, args.glass_range, args.liquid_range)
         ax.errorbar(temps, mean, yerr=sd, fmt="o", ms=2, lw=0.6, color="0.3", label="mean ± sd")
-        draw_branches(ax, fit)
-        ax.set_title(rf"$T_g$ = {fit.Tg:.3f} ± {fit.Tg_err:.3f}", fontsize=10)
+        if fit.inside:
+            draw_branches(ax, fit)
+            ax.set_title(rf"$T_g$ = {fit.Tg:.3f} ± {fit.Tg_err:.3f}", fontsize=10)
+        else:  # the two lines cross outside the data: nothing to report as T_g
+            ax.set_title(r"no $T_g$ (branches do not cross in range)", fontsize=10)
         ax.set_xlabel(r"$T$ ($\epsilon_{AA}/k_B$)")
         ax.set_ylabel(f"{label} per frame")
         table += [mean, sd]
         tg_rows.append((name, fit.Tg, fit.Tg_err, fit.glass[0], fit.liquid[0]))
-        print(f"{label:22s}: T_g = {fit.Tg:.4f} ± {fit.Tg_err:.4f} "
-              f"(slope {fit.glass[0]:.1f} on the glass branch, {fit.liquid[0]:.1f} on the liquid branch)")
+        print(f"{label:22s}: " + (f"T_g = {fit.Tg:.4f} ± {fit.Tg_err:.4f}" if fit.inside else
+                                   f"no T_g (the lines cross at T = {fit.Tg:.3g}, outside the data)")
+              + f" (slope {fit.glass[0]:.1f} on the glass branch, {fit.liquid[0]:.1f} on the liquid branch)")
     axes[0][0].legend(frameon=False, fontsize=8)
     where = "whole frames" if args.l_win >= 1 else f"windows of side {args.l_win:g} L"
     fig.suptitle(f"k = {args.k} nearest-neighbour graphs ({where}), $t_{{cool}}$ = {sci(t_cool)} steps", fontsize=11)

@@ -127,6 +127,13 @@ class BranchFit:
     glass_range: tuple[float, float]
     liquid_range: tuple[float, float]
 
+    @property
+    def inside(self) -> bool:
+        """Whether the lines cross within the fitted temperatures (else there is no T_g to report:
+        a quench, or a ramp without a glass transition)."""
+        lo, hi = min(self.glass_range[0], self.liquid_range[0]), max(self.glass_range[1], self.liquid_range[1])
+        return bool(np.isfinite(self.Tg)) and lo <= self.Tg <= hi
+
     def __call__(self, T):
         """The glass line below T_g, the liquid line above it."""
         T = np.asarray(T, dtype=float)
