@@ -42,14 +42,7 @@ def claim(path: str | Path) -> Path:
 def record(path: str | Path) -> None:
     """List ``path`` in its directory's manifest (glasskit may replace it later)."""
     path = Path(path)
-    if path.name in _listed(path.parent):
-        return
-    fd = os.open(path.parent / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, (path.name + "\n").encode())
-    finally:
-        os.close(fd)
+    record_many(path.parent, [path.name])
 
 
 @contextmanager
