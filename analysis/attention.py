@@ -5,9 +5,12 @@
 
 For one liquid and one glass configuration of the run's test split: the window graph, every
 connected pair joined by a green line whose width is proportional to the step T-1 attention
-weight (the larger of the two directed edges, as in SI Fig. 6). High-attention edges are cut at
-the trough of the log-weight histogram (Otsu's threshold; the SI: "a hard cutoff ... a clear
-trough in the distribution"). Counts of high-attention edges by pair type (A-A, A-B, B-B) are
+weight (the larger of the two directed edges, as in SI Fig. 6), computed in the batch context the
+model was trained with (with the authors' batch-wide softmax, beside the rest of its test batch).
+High-attention edges (``--cut``): ``otsu`` (the default) cuts at the trough of the log-weight
+histogram (Otsu's threshold; the SI: "a hard cutoff ... a clear trough in the distribution");
+``authors`` is the authors' code: per graph, (w - min) / (max - min) > 0.0025. The figure and the
+counts name the cut used. Counts of high-attention edges by pair type (A-A, A-B, B-B) are
 written per configuration. Outputs <out>/attention.png/.pdf, attention.csv (every edge) and
 attention_counts.csv.
 """
@@ -32,24 +35,38 @@ def undirected(g, alpha: np.ndarray):
     return np.stack([src[keep], dst[keep]], 1), np.maximum(alpha[keep], alpha[g.rev.numpy()[keep]])
 
 
+def test_split(run) -> list[int]:
+    """The run's test samples (table indices) in the order they were predicted."""
+    with open(run.run_dir / "predictions.csv") as fh:
+        return [int(r["sample"]) for r in csv.DictReader(fh) if r["split"] == "test"]
+
+
 def main() -> int:
-    from glasskit.ml.inference import attention, load_run, otsu_cut, samples_of, test_examples
+    from glasskit.ml.inference import attention, authors_cut, load_run, otsu_cut, samples_of, test_examples
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
     ap.add_argument("--out", type=Path, help="default <run>/figures")
     ap.add_argument("--seed", type=int, default=0, help="window draw")
+    ap.add_argument("--cut", choices=["otsu", "authors"], default="otsu",
+                    help="high-attention edges: Otsu on log weights, or the authors' (w-min)/(max-min) > 0.0025")
     args = ap.parse_args()
     run = load_run(args.run)
     table = samples_of(run)
     picks = test_examples(run, ("glass", "liquid"))
+    held = test_split(run)
     out = args.out or args.run / "figures"
     out.mkdir(parents=True, exist_ok=True)
     fig, axes = figure(2, 1, width=3.6, height=3.6)
     edge_rows, count_rows = [], []
     for ax, (name, j) in zip(axes[0], picks.items()):
-        g, p, alpha = attention(run, table, j, args.seed)
+        g, p, alpha = attention(run, table, j, args.seed, companions=held[held.index(j) + 1:] + held[:held.index(j)])
         pairs, w = undirected(g, alpha)
-        cut = 10 ** otsu_cut(np.log10(np.maximum(w, 1e-30)))
+        if args.cut == "authors":
+            high = authors_cut(w)
+            cut = float(w[high].min()) if high.any() else float(w.max())
+        else:
+            cut = 10 ** otsu_cut(np.log10(np.maximum(w, 1e-30)))
+            high = w >= cut
         t = g.x.numpy()[:, 2] if run.cfg.net.features == "authors" else 1 + g.x.numpy()[:, 3]
         pos = table.xs[j][g.particle.numpy()] % 1.0
         for (a, b), wt in zip(pairs, w):
@@ -63,19 +80,21 @@ def main() -> int:
                      color=LIQUID if name == "liquid" else GLASS)
         ax.set_axis_off()
         kind = np.array(["AA", "AB", "BB"])[(t[pairs[:, 0]] - 1 + t[pairs[:, 1]] - 1).astype(int)]
-        high = w >= cut
-        count_rows.append([name, j, int(table.sim[j]), f"{table.T[j]:.6g}", f"{cut:.4g}", len(w), int(high.sum())]
+        count_rows.append([name, j, int(table.sim[j]), f"{table.T[j]:.6g}", args.cut, f"{cut:.4g}", len(w),
+                           int(high.sum())]
                           + [int((high & (kind == k)).sum()) for k in ("AA", "AB", "BB")])
         edge_rows += [[name, j, int(a), int(b), k, f"{wt:.6g}", int(h)] for (a, b), wt, k, h in zip(pairs, w, kind, high)]
     axes[0][0].legend(loc="upper right", fontsize=8, markerscale=2)
+    rule = "Otsu threshold on log weights" if args.cut == "otsu" else "authors' cut (w-min)/(max-min) > 0.0025"
+    fig.suptitle(f"step T-1 attention, {run.cfg.net.attention} softmax; high-attention edges: {rule}", fontsize=8)
     paths = save(fig, out / "attention")
     with open_output(out / "attention.csv", newline="") as fh:
         csv.writer(fh).writerows([["config", "sample", "i", "j", "pair", "attention", "high"]] + edge_rows)
     with open_output(out / "attention_counts.csv", newline="") as fh:
-        csv.writer(fh).writerows([["config", "sample", "sim", "T", "cut", "edges", "high", "high_AA", "high_AB",
+        csv.writer(fh).writerows([["config", "sample", "sim", "T", "rule", "cut", "edges", "high", "high_AA", "high_AB",
                                    "high_BB"]] + count_rows)
     for r in count_rows:
-        print(f"{r[0]}: {r[6]} of {r[5]} edges above the cut {r[4]} (A-A {r[7]}, A-B {r[8]}, B-B {r[9]})")
+        print(f"{r[0]}: {r[7]} of {r[6]} edges above the {r[4]} cut {r[5]} (A-A {r[8]}, A-B {r[9]}, B-B {r[10]})")
     print(f"wrote {paths[0]}, {paths[1]}, {out / 'attention.csv'} and {out / 'attention_counts.csv'}")
     return 0
 

@@ -24,6 +24,7 @@ from glasskit.plotting import figure, save
 
 def main() -> int:
     from glasskit.ml.inference import load_run, samples_of, test_examples
+    from glasskit.ml.samples import pixel_scale
     from glasskit.ml.samples import ImageSet
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
@@ -35,7 +36,7 @@ def main() -> int:
         raise GlasskitError(f"{args.run.name} is a {run.cfg.model} run", "pass a CNN run (glasskit submit train --model cnn)")
     table = samples_of(run)
     picks = test_examples(run, ("liquid", "glass"))
-    images = ImageSet(table, list(picks.values()), run.cfg.net.image_px)
+    images = ImageSet(table, list(picks.values()), run.cfg.net.image_px, pixel_scale(run.cfg.net))
     x = torch.stack([images[i][0] for i in range(2)])
     with torch.no_grad():
         logits, (m1, m2) = run.model(x, return_maps=True)

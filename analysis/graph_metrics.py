@@ -82,18 +82,18 @@ def main(argv=None) -> int:
         mean, sd = np.nanmean(vals[name], axis=1), np.nanstd(vals[name], axis=1)
         fit = branch_fit(temps, mean, args.glass_range, args.liquid_range)
         ax.errorbar(temps, mean, yerr=sd, fmt="o", ms=2, lw=0.6, color="0.3", label="mean ± sd")
-        if fit.inside:
+        if fit.determined:
             draw_branches(ax, fit)
             ax.set_title(rf"$T_g$ = {fit.Tg:.3f} ± {fit.Tg_err:.3f}", fontsize=10)
+        elif fit.inside:  # a crossing whose bootstrap sd is as large as itself
+            ax.set_title(r"$T_g$ undetermined (sd $\geq$ value)", fontsize=10)
         else:  # the two lines cross outside the data: nothing to report as T_g
-            ax.set_title(r"no $T_g$ (branches do not cross in range)", fontsize=10)
+            ax.set_title(r"$T_g$ undetermined (branches do not cross in range)", fontsize=10)
         ax.set_xlabel(r"$T$ ($\epsilon_{AA}/k_B$)")
         ax.set_ylabel(f"{label} per frame")
         table += [mean, sd]
-        tg_rows.append((name, fit.Tg, fit.Tg_err, fit.glass[0], fit.liquid[0]))
-        print(f"{label:22s}: " + (f"T_g = {fit.Tg:.4f} ± {fit.Tg_err:.4f}" if fit.inside else
-                                   f"no T_g (the lines cross at T = {fit.Tg:.3g}, outside the data)")
-              + f" (slope {fit.glass[0]:.1f} on the glass branch, {fit.liquid[0]:.1f} on the liquid branch)")
+        tg_rows.append((name, fit))
+        print(f"{label:22s}: {fit.describe()}" + f" (slope {fit.glass[0]:.1f} on the glass branch, {fit.liquid[0]:.1f} on the liquid branch)")
     axes[0][0].legend(frameon=False, fontsize=8)
     where = "whole frames" if args.l_win >= 1 else f"windows of side {args.l_win:g} L"
     fig.suptitle(f"k = {args.k} nearest-neighbour graphs ({where}), $t_{{cool}}$ = {sci(t_cool)} steps", fontsize=11)
@@ -103,8 +103,10 @@ def main(argv=None) -> int:
     np.savetxt(claim(f"{args.out}.csv"), np.stack(table, axis=1), delimiter=",", header=header, comments="")
     record(f"{args.out}.csv")
     with open_output(f"{args.out}_tg.csv") as fh:
-        fh.write("metric,Tg,Tg_sd,slope_glass,slope_liquid\n")
-        fh.writelines(f"{n},{a:.6g},{b:.6g},{c:.6g},{d:.6g}\n" for n, a, b, c, d in tg_rows)
+        fh.write("metric,Tg,Tg_sd,status,crossing,slope_glass,slope_liquid\n")
+        fh.writelines(f"{n},{f'{f.Tg:.6g}' if f.determined else ''},{f'{f.Tg_err:.6g}' if f.determined else ''},"
+                      f"{'determined' if f.determined else 'undetermined'},{f.Tg:.6g},{f.glass[0]:.6g},{f.liquid[0]:.6g}\n"
+                      for n, f in tg_rows)
     print("wrote", ", ".join(map(str, paths)), f"{args.out}.csv and {args.out}_tg.csv")
     return 0
 

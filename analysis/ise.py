@@ -114,10 +114,9 @@ def curve(args) -> int:
             ax.set_title(rf"$t_{{cool}}$ = {sci(rate)}", fontsize=10)
             rows += [(rate, t, m, s) for t, m, s in zip(T, mean, sd)]
             continue
-        if not fit.inside:  # the lines cross outside the data: no transition on this ramp
-            print(f"t_cool = {rate}: no T_g (the branch lines cross at T = {fit.Tg:.3g}, outside the fitted "
-                  "temperatures: no glass transition on this ramp)")
-            ax.set_title(rf"$t_{{cool}}$ = {sci(rate)}: no $T_g$", fontsize=10)
+        if not fit.determined:  # crossing outside the data, or an sd as large as the value
+            print(f"t_cool = {rate}: {fit.describe()}")
+            ax.set_title(rf"$t_{{cool}}$ = {sci(rate)}: $T_g$ undetermined", fontsize=10)
             rows += [(rate, t, m, s) for t, m, s in zip(T, mean, sd)]
             continue
         draw_branches(ax, fit)

@@ -4,9 +4,12 @@
     python analysis/transfer.py runs/demo/models [--model dmpnn] [--out runs/demo/figures/transfer]
 
 For every finished single run (not a CV fold) of --model, scores every dataset that has a run:
-dataset j's samples from simulations the run did not train on (so no frame it has seen is
-scored). Rows: the training dataset; columns: the test dataset. The diagonal should match each
-run's own test AUC (paper: 1.0, 1.0, 1.0, 0.996, 0.984, 0.985). Writes <out>.png/.pdf and <out>.csv.
+dataset j's samples from simulations the run neither trained nor selected its epoch on (so no
+frame it has seen is scored). On the diagonal these are exactly the run's own test split, scored
+with the run's own predictions (predictions.csv), so the diagonal is each run's test AUC (paper:
+1.0, 1.0, 1.0, 0.996, 0.984, 0.985); off the diagonal a sample that is also in the run's test
+split keeps its recorded score and the rest get one window drawn from (seed, sample). Each cell
+gives its n (samples scored) in the CSV. Writes <out>.png/.pdf and <out>.csv.
 """
 from __future__ import annotations
 
@@ -20,6 +23,13 @@ import numpy as np
 from glasskit.errors import GlasskitError, script
 from glasskit.outputs import claim, record
 from glasskit.plotting import figure, save
+
+
+def predictions(run_dir: Path) -> dict:
+    """{(sim, frame): (split, score)} of a run's predictions.csv (its validation and test splits)."""
+    import csv
+    with open(run_dir / "predictions.csv") as fh:
+        return {(int(r["sim"]), int(r["frame"])): (r["split"], float(r["score"])) for r in csv.DictReader(fh)}
 
 
 def main() -> int:
@@ -39,29 +49,37 @@ def main() -> int:
         raise GlasskitError(f"no finished {args.model} run under {args.models}", "run glasskit submit train first")
     ds = sorted(runs)
     auc = np.full((len(ds), len(ds)), np.nan)
+    count = np.zeros((len(ds), len(ds)), int)
     for a, i in enumerate(ds):
         run = load_run(runs[i])
-        seen = run.training_sims()
+        recorded = predictions(runs[i])
+        seen = run.training_sims() | {s for (s, _), (split, _) in recorded.items() if split == "val"}
         for b, j in enumerate(ds):
             table = samples_of(run, j)
             idx = np.nonzero(~np.isin(table.sim, list(seen)))[0]
             if len(idx):
-                auc[a, b] = roc_auc(table.label[idx], scores(run, table, idx))
+                keys = [(int(table.sim[k]), int(table.frame[k])) for k in idx]
+                own = np.array([recorded.get(key, ("", np.nan)) for key in keys], dtype=object)
+                have = np.array([sp == "test" for sp in own[:, 0]])
+                score = np.where(have, own[:, 1].astype(float), np.nan)
+                if (~have).any():
+                    score[~have] = scores(run, table, idx[~have])
+                auc[a, b], count[a, b] = roc_auc(table.label[idx], score), len(idx)
     out = args.out or args.models.parent / "figures" / f"transfer_{args.model}"
     fig, axes = figure(1, 1, width=1.0 + 0.8 * len(ds), height=0.8 + 0.8 * len(ds))
     ax = axes[0][0]
     im = ax.imshow(auc, vmin=0.5, vmax=1.0, cmap="viridis")
     for a in range(len(ds)):
         for b in range(len(ds)):
-            ax.text(b, a, f"{auc[a, b]:.3f}", ha="center", va="center", fontsize=8, color="w" if auc[a, b] < 0.8 else "k")
+            ax.text(b, a, f"{auc[a, b]:.3f}\nn={count[a, b]}", ha="center", va="center", fontsize=8, color="w" if auc[a, b] < 0.8 else "k")
     ax.set_xticks(range(len(ds)), ds)
     ax.set_yticks(range(len(ds)), ds)
     ax.set_xlabel("test dataset")
     ax.set_ylabel("training dataset")
     fig.colorbar(im, ax=ax, label="AUC")
     paths = save(fig, out)
-    claim(f"{out}.csv").write_text("train\\test," + ",".join(map(str, ds)) + "\n" + "\n".join(
-        f"{i}," + ",".join(f"{v:.4f}" for v in auc[a]) for a, i in enumerate(ds)) + "\n")
+    claim(f"{out}.csv").write_text("train,test,auc,n,run\n" + "".join(
+        f"{i},{j},{auc[a, b]:.4f},{count[a, b]},{runs[i].name}\n" for a, i in enumerate(ds) for b, j in enumerate(ds)))
     record(f"{out}.csv")
     print(f"wrote {paths[0]}, {paths[1]} and {out}.csv")
     return 0

@@ -82,7 +82,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--evals", type=int, default=8, help="trials of the search (default 8; the paper: 200)")
+    p.add_argument("--evals", type=int, default=8, help="trials of the search (default 8; the authors' script: 20)")
     p.add_argument("--workers", type=int, default=0,
                    help="parallel workers on a MongoDB-wire store (default 0: trials in this process)")
     p.add_argument("--mongo", metavar="URL", help="a site's MongoDB, mongodb://host:port/db "

@@ -134,6 +134,20 @@ class BranchFit:
         lo, hi = min(self.glass_range[0], self.liquid_range[0]), max(self.glass_range[1], self.liquid_range[1])
         return bool(np.isfinite(self.Tg)) and lo <= self.Tg <= hi
 
+    @property
+    def determined(self) -> bool:
+        """Whether T_g is a number to report: the lines cross inside the fitted temperatures and
+        the bootstrap sd is finite and smaller than T_g itself."""
+        return self.inside and bool(np.isfinite(self.Tg_err)) and self.Tg_err < abs(self.Tg)
+
+    def describe(self) -> str:
+        """'T_g = 0.371 +- 0.012', or 'T_g undetermined (...)' with the reason."""
+        if not self.inside:
+            return f"T_g undetermined (the branch lines cross at T = {self.Tg:.3g}, outside the fitted temperatures)"
+        if not self.determined:
+            return f"T_g undetermined (bootstrap sd {self.Tg_err:.3g} not smaller than the crossing {self.Tg:.3g})"
+        return f"T_g = {self.Tg:.4f} +- {self.Tg_err:.4f}"
+
     def __call__(self, T):
         """The glass line below T_g, the liquid line above it."""
         T = np.asarray(T, dtype=float)

@@ -13,7 +13,7 @@ def _graph(seed, n=12, k=3):
     rng = np.random.default_rng(seed)
     xs = rng.random((n, 2))
     types = rng.integers(1, 3, n)
-    return to_data(featurize(xs, types, np.array([5.0, 5.0]), 1.0, k, np.zeros(2)), y=seed % 2)
+    return to_data(featurize(xs, types, np.array([5.0, 5.0]), 1.0, k, np.zeros(2), features="authors"), y=seed % 2)
 
 
 def _reference(model, g):
@@ -91,3 +91,48 @@ def test_batch_wide_attention_sums_to_one_over_the_batch():
 def test_reverse_index_rejects_asymmetric_edges():
     with pytest.raises(ValueError):
         reverse_index(np.array([[0, 1], [1, 2]]), 3)
+
+
+def _grad_W_h(attention, norm, g):
+    torch.manual_seed(3)
+    model = DMPNN(node_dim=3, hidden=32, depth=3, ffn_layers=2, dropout=0.0, attention=attention, attention_norm=norm)
+    logit = model(g.x, g.edge_index, g.edge_attr, g.rev, torch.zeros(g.num_nodes, dtype=torch.long))
+    torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.ones(1)).backward()
+    return float(model.W_h.weight.grad.norm())
+
+
+def test_weights_that_sum_to_one_starve_W_h_on_a_paper_sized_window_and_mean_does_not():
+    """~390 particles and ~1,400 edges, as an l_win = 0.3 window of the paper's frames: the
+    softmax's 1/E shrinks what W_h receives by orders of magnitude; averaging to 1 restores it."""
+    g = _graph(4, n=390, k=3)
+    assert g.edge_index.size(1) > 1000
+    none, mean, total = (_grad_W_h(a, n, g) for a, n in (("none", "mean"), ("graph", "mean"), ("graph", "sum")))
+    assert total < 1e-2 * mean and 0.1 < mean / none < 10
+
+
+def test_mean_attention_has_the_same_softmax_weights_as_sum():
+    """"mean" rescales edge states, not the softmax: at depth 2 (one attention step, same input
+    h in both modes) the weights Fig. 6 reads are identical and still sum to 1 per graph."""
+    g = _graph(5, n=30)
+    out = {}
+    for norm in ("sum", "mean"):
+        torch.manual_seed(0)
+        model = DMPNN(node_dim=3, hidden=8, depth=2, dropout=0.0, attention_norm=norm).eval()
+        out[norm] = model(g.x, g.edge_index, g.edge_attr, g.rev, torch.zeros(g.num_nodes, dtype=torch.long),
+                          return_attention=True)[1]
+    assert torch.allclose(out["sum"], out["mean"]) and abs(float(out["mean"].sum()) - 1) < 1e-5
+
+
+def test_the_ffn_drops_the_graph_vector_first_as_the_authors():
+    torch.manual_seed(0)
+    g = _graph(6, n=40)
+    for layers in (1, 2):
+        model = DMPNN(node_dim=3, hidden=64, depth=2, ffn_layers=layers, dropout=0.5).train()
+        seen = []
+        first = next(m for m in model.ffn if isinstance(m, torch.nn.Linear))
+        first.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach()))
+        model(g.x, g.edge_index, g.edge_attr, g.rev, torch.zeros(g.num_nodes, dtype=torch.long))
+        zeros = float((seen[0] == 0).float().mean())
+        assert 0.3 < zeros < 0.8, (layers, zeros)  # half the graph vector dropped before the first layer
+        off = DMPNN(node_dim=3, hidden=64, depth=2, ffn_layers=layers, dropout=0.5, input_dropout=False)
+        assert not isinstance(off.ffn[0], torch.nn.Dropout)

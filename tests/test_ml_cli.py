@@ -12,7 +12,8 @@ from glasskit.spec import load_spec  # noqa: E402
 
 from conftest import glasskit  # noqa: E402
 
-SMALL = ["--hp", "hidden=16", "--hp", "depth=2", "--hp", "epochs=2", "--hp", "workers=0", "--hp", "l_win=0.6"]
+SMALL = ["--hp", "hidden=16", "--hp", "depth=2", "--hp", "epochs=2", "--hp", "workers=0", "--hp", "l_win=0.6",
+         "--hp", "batch=4"]  # a global batch that divides over --tasks 2
 
 
 def _models(spec):
@@ -73,7 +74,8 @@ def test_missing_campaign_file_names_the_fix(tmp_path):
 
 def test_dry_run_on_slurm_prints_submitit_parameters_and_sbatch(ml_campaign):
     proc = glasskit("submit", "train", "--model", "dmpnn", "--preset", "model-ii", "--dataset", "6",
-                    "--spec", ml_campaign, "--cluster", "local", "--executor", "slurm", "--tasks", "2", "--dry-run")
+                    "--spec", ml_campaign, "--cluster", "local", "--executor", "slurm", "--tasks", "2", "--hp", "batch=4",
+                    "--dry-run")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "#SBATCH --ntasks-per-node=2" in out and "submitit.core._submit" in out

@@ -82,8 +82,12 @@ def test_transfer_and_training_time(trained, ml_campaign, tmp_path):
     models, runs = trained
     proc = script("transfer.py", models, "--model", "dmpnn", "--out", tmp_path / "tr")
     assert proc.returncode == 0, proc.stderr
-    lines = (tmp_path / "tr.csv").read_text().splitlines()
-    assert lines[0] == "train\\test,1" and 0 <= float(lines[1].split(",")[1]) <= 1
+    cells = list(csv.DictReader(open(tmp_path / "tr.csv")))
+    test = json.loads((runs["dmpnn"] / "metrics.json").read_text())["test"]
+    diagonal = [c for c in cells if c["train"] == c["test"] == "1"]
+    assert len(diagonal) == 1 and diagonal[0]["run"] == runs["dmpnn"].name
+    # the diagonal is the run's own test split and test AUC, not a re-draw over other samples
+    assert int(diagonal[0]["n"]) == test["n"] and float(diagonal[0]["auc"]) == pytest.approx(test["auc"], abs=1e-4)
     c = Campaign.of(load_spec(ml_campaign))
     proc = script("training_time.py", "--campaign", c.workdir / "campaign.h5", "--spec", ml_campaign,
                   "--l-win", "0.6", "--steps", "1", "--batch", "1", "--out", tmp_path / "tt")

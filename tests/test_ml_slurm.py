@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 def _train(spec, env, epochs, *extra):
     return [*GLASSKIT, "submit", "train", "--model", "dmpnn", "--dataset", "1", "--spec", str(spec),
             "--cluster", "local", "--executor", "slurm", "--tasks", "2", "--wait", "--hp", "hidden=16",
-            "--hp", "workers=0", "--hp", "l_win=0.6", "--hp", f"epochs={epochs}", *extra]
+            "--hp", "workers=0", "--hp", "l_win=0.6", "--hp", f"epochs={epochs}", "--hp", "batch=4", *extra]
 
 
 def test_two_task_training_job_completes(local_slurm, ml_campaign):

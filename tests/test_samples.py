@@ -22,7 +22,7 @@ def test_window_graph_is_the_authors_definition():
     rng = np.random.default_rng(3)
     xs, types, box = rng.random((500, 2)), rng.integers(1, 3, 500), np.array([20.0, 20.0])
     origin = np.array([0.2, 0.5])
-    g = featurize(xs, types, box, 0.3, 3, origin)
+    g = featurize(xs, types, box, 0.3, 3, origin, features="authors")
     inside = np.all((xs >= origin) & (xs < origin + 0.3), axis=1)
     assert np.array_equal(g["particle"], np.nonzero(inside)[0])  # a plain square, no periodic images
     assert np.allclose(g["x"][:, :2], xs[inside]) and set(np.unique(g["x"][:, 2])) <= {1.0, 2.0}
@@ -37,6 +37,8 @@ def test_window_graph_is_the_authors_definition():
     assert np.array_equal(src[g["rev"]], dst) and np.array_equal(dst[g["rev"]], src)
     assert np.allclose(g["edge_attr"][:, 0], np.linalg.norm(pos[src] - pos[dst], axis=1), rtol=1e-6)
     assert 3 * n <= len(src) <= 6 * n
+    scaled = featurize(xs, types, box, 0.3, 3, origin, features="authors", distance="scaled")
+    assert np.allclose(scaled["edge_attr"], g["edge_attr"] / 20.0, rtol=1e-5)  # the authors' units: sigma / L
     rel = featurize(xs, types, box, 0.3, 3, origin, features="relative")["x"]
     assert rel.shape == (n, 4) and rel[:, :2].min() >= 0 and rel[:, :2].max() < 1
     assert np.array_equal(rel[:, 2] + rel[:, 3], np.ones(n))

@@ -63,9 +63,9 @@ def test_branch_fit_intersects_the_glass_and_liquid_lines():
     assert 0 < fit.Tg_err < 0.01
     assert fit.glass[0] == pytest.approx(0.04, abs=0.01) and fit.liquid[0] == pytest.approx(0.35, abs=0.03)
     assert fit(0.1) == pytest.approx(glass[0] * 0.1 + glass[1], abs=1e-3)
-    assert fit.inside
+    assert fit.inside and fit.determined and fit.describe().startswith("T_g = 0.37")
     flat = branch_fit(T, np.where(np.isnan(y), np.nan, -3.9 + 0.01 * T + rng.normal(0, 0.002, T.size)))
-    assert not flat.inside or flat.Tg_err > 0.1  # one straight line: no transition to report
+    assert not flat.determined and "undetermined" in flat.describe()  # one straight line: no transition
     with pytest.raises(GlasskitError, match="glass branch"):
         branch_fit(T[T > 0.5], y[T > 0.5])
 

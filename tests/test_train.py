@@ -147,8 +147,8 @@ def test_a_preempted_job_is_requeued_and_resumes_from_its_checkpoint(ml_campaign
     assert len(json.loads((run / "metrics.json").read_text())["epochs"]) == 40
 
 
-def test_cnn_weight_decay_is_the_keras_l2_gradient():
-    """Adam's coupled weight_decay 2c on the kernels == adding c * sum(w^2) to the loss."""
+def test_cnn_weight_decay_is_the_authors_l2_gradient():
+    """Adam's coupled weight_decay c on the kernels == adding c * tf.nn.l2_loss(w) = c sum(w^2) / 2."""
     from glasskit.ml.cnn import CNN
     from glasskit.ml.train import optimizer
     cfg = resolve(load_models(ROOT / "jobs/models.toml"), "cnn", 1, None, {"image_px": 32, "dense": 4, "dropout": 0.0})
@@ -161,7 +161,7 @@ def test_cnn_weight_decay_is_the_keras_l2_gradient():
     for step in range(4):  # several steps: Adam's first step alone is blind to the gradient's scale
         xs = x + 0.1 * step
         for model, opt, penalty in ((a, opt_a, 0.0), (b, opt_b, cfg.net.l2)):
-            loss = torch.nn.functional.cross_entropy(model(xs), y) + penalty * model.l2_penalty()
+            loss = torch.nn.functional.cross_entropy(model(xs), y) + model.l2_penalty(penalty)
             opt.zero_grad()
             loss.backward()
             opt.step()

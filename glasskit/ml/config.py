@@ -61,6 +61,8 @@ class CNNSpec:
     dropout: float = field(default=0.5, metadata=_prob)
     l2: float = field(default=0.01, metadata=_nonneg)
     batch: int = field(default=20, metadata=_rule(lambda v: 1 <= v <= 4096, "must be in 1..4096"))
+    init: str = field(default="xavier", metadata=_oneof("xavier", "authors"))
+    pixels: str = field(default="unit", metadata=_oneof("unit", "raw"))
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,12 @@ class DMPNNSpec:
     dropout: float = field(default=0.5, metadata=_prob)
     batch: int = field(default=5, metadata=_rule(lambda v: 1 <= v <= 4096, "must be in 1..4096"))
     attention: str = field(default="graph", metadata=_oneof("graph", "batch", "none"))
-    attention_norm: str = field(default="sum", metadata=_oneof("sum", "mean"))
-    features: str = field(default="authors", metadata=_oneof("authors", "relative"))
+    attention_norm: str = field(default="mean", metadata=_oneof("sum", "mean"))
+    input_dropout: bool = True
+    features: str = field(default="relative", metadata=_oneof("authors", "relative"))
+    distance: str = field(default="sigma", metadata=_oneof("sigma", "scaled"))
     window: str = field(default="independent", metadata=_oneof("independent", "diagonal"))
+    windows: int = field(default=1, metadata=_rule(lambda v: 1 <= v <= 1000, "must be in 1..1000"))
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
-        net = _SPECS[d["model"]](**{k: tuple(v) if isinstance(v, list) else v for k, v in d["net"].items()})
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in d["net"].items()}
+        if d["model"] == "dmpnn":
+            fields.setdefault("input_dropout", False)  # runs written before it existed had none
+        net = _SPECS[d["model"]](**fields)
         train = TrainSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["train"].items()})
         return cls(d["model"], int(d["dataset"]), net, train, d.get("preset"))
 

@@ -95,7 +95,8 @@ def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: l
             logger.error("fold %d has no metrics (%s): re-submit the same command to finish it", i, d)
             return 1
         rows.append({"fold": i, "run": d.name, "auc": m["test"]["auc"], "accuracy": m["test"]["accuracy"],
-                     "n_test": m["test"]["n"], "hyperparameters": m["config"]["net"],
+                     "n_test": m["test"]["n"], "val_accuracy": m["val"]["accuracy"], "n_val": m["val"]["n"],
+                     "hyperparameters": m["config"]["net"],
                      "search": (searches or {}).get(i)})
     auc = np.array([r["auc"] for r in rows])
     acc = np.array([r["accuracy"] for r in rows])

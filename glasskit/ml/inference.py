@@ -17,7 +17,7 @@ from ..errors import GlasskitError
 from . import runs
 from .config import RunConfig
 from .featurize import draw_origin, featurize, to_data
-from .samples import ImageSet, SampleTable, load_samples
+from .samples import ImageSet, SampleTable, load_samples, pixel_scale
 from .train import build_model
 
 
@@ -80,7 +80,7 @@ def scores(run: LoadedRun, table: SampleTable, indices=None, seed: int = 0, batc
     for start in range(0, len(idx), batch):
         part = idx[start:start + batch]
         if run.cfg.model == "cnn":
-            ims = ImageSet(table, part, run.cfg.net.image_px)
+            ims = ImageSet(table, part, run.cfg.net.image_px, pixel_scale(run.cfg.net))
             x = torch.stack([ims[i][0] for i in range(len(part))])
             out.append(torch.softmax(run.model(x), 1)[:, 0])
         else:
@@ -92,19 +92,36 @@ def scores(run: LoadedRun, table: SampleTable, indices=None, seed: int = 0, batc
 def graph(run: LoadedRun, table: SampleTable, j: int, seed: int = 0):
     net = run.cfg.net
     origin = draw_origin(np.random.default_rng([seed, j]), net.l_win, net.window)
-    return to_data(featurize(table.xs[j], table.types, table.box, net.l_win, net.k, origin, net.features))
+    return to_data(featurize(table.xs[j], table.types, table.box, net.l_win, net.k, origin, net.features,
+                             net.distance))
 
 
 @torch.no_grad()
-def attention(run: LoadedRun, table: SampleTable, j: int, seed: int = 0):
-    """(graph, P(liquid), attention (E,) of step T-1) of sample ``j`` in one window."""
+def attention(run: LoadedRun, table: SampleTable, j: int, seed: int = 0, companions=()):
+    """(graph, P(liquid), attention (E,) of step T-1) of sample ``j`` in one window.
+
+    In the batch context the model was trained with: with ``attention = "batch"`` the softmax
+    runs over every edge of a mini-batch, so ``j`` is evaluated beside ``batch - 1`` other
+    samples (``companions``, table indices; e.g. the rest of its test batch) and its own edges'
+    weights are returned (they sum to less than 1, as in training). Per-graph attention needs
+    no companions: a graph's weights do not depend on the others of its batch."""
+    from torch_geometric.data import Batch
     if run.cfg.model != "dmpnn" or run.cfg.net.depth < 2 or run.cfg.net.attention == "none":
         raise GlasskitError(f"{run.run_dir.name} has no attention to show",
                             "pass a D-MPNN run with depth >= 2 and attention on")
-    g = graph(run, table, j, seed)
-    logit, alpha = run.model(g.x, g.edge_index, g.edge_attr, g.rev,
-                             torch.zeros(g.num_nodes, dtype=torch.long), return_attention=True)
-    return g, float(torch.sigmoid(logit)), alpha.numpy()
+    others = [int(c) for c in companions if int(c) != j][: run.cfg.net.batch - 1] \
+        if run.cfg.net.attention == "batch" else []
+    b = Batch.from_data_list([graph(run, table, j, seed)] + [graph(run, table, c, seed) for c in others])
+    logit, alpha = run.model(b.x, b.edge_index, b.edge_attr, b.rev, b.batch, return_attention=True)
+    g = b.get_example(0)
+    return g, float(torch.sigmoid(logit[0])), alpha[: g.edge_index.size(1)].numpy()
+
+
+def authors_cut(w: np.ndarray) -> np.ndarray:
+    """The authors' high-attention edges of one graph (their visualize_bond_attention_pooling):
+    w' = 4 (w - min) / max(w - min) + 0.1 > 0.11, i.e. (w - min) / (max - min) > 0.0025."""
+    span = float(w.max() - w.min())
+    return (w - w.min()) / span > 0.0025 if span > 0 else np.zeros(w.shape, bool)
 
 
 def otsu_cut(values: np.ndarray, bins: int = 64) -> float:

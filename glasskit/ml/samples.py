@@ -123,35 +123,44 @@ def indices(table: SampleTable, split_pairs: dict[str, list]) -> dict[str, np.nd
 
 class GraphSet(Dataset):
     """Window graphs of ``table[indices]``, a new random window on every access (see
-    :mod:`glasskit.ml.featurize`). Call :meth:`set_epoch` before each epoch."""
+    :mod:`glasskit.ml.featurize`). Call :meth:`set_epoch` before each epoch.
 
-    def __init__(self, table: SampleTable, indices, net, seed: int = 0):
+    ``windows`` W: each frame appears W times per epoch, each time in its own random window
+    (item ``i`` is window ``i % W`` of frame ``indices[i // W]``), so an epoch holds W x frames
+    samples: the authors' augmentation, applied more often. The paper's 16,000 configurations
+    per epoch are W = 1; a campaign of a few dozen simulations needs more windows per frame to
+    give the optimiser as many distinct graphs. Window 0 is drawn from (seed, epoch, sample)
+    exactly as with W = 1."""
+
+    def __init__(self, table: SampleTable, indices, net, seed: int = 0, windows: int = 1):
         self.table, self.indices = table, np.asarray(indices, dtype=np.int64)
-        self.net, self.seed, self.epoch = net, int(seed), 0
+        self.net, self.seed, self.epoch, self.windows = net, int(seed), 0, max(1, int(windows))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.indices) * self.windows
 
     def __getitem__(self, i: int):
-        j = int(self.indices[i])
-        rng = np.random.default_rng([self.seed, self.epoch, j])
+        j, w = int(self.indices[i // self.windows]), i % self.windows
+        rng = np.random.default_rng([self.seed, self.epoch, j] + ([w] if w else []))
         origin = draw_origin(rng, self.net.l_win, self.net.window)
         t = self.table
         data = to_data(featurize(t.xs[j], t.types, t.box, self.net.l_win, self.net.k, origin,
-                                 self.net.features), y=t.label[j])
+                                 self.net.features, self.net.distance), y=t.label[j])
         data.sample = torch.tensor([j])
         return data
 
 
 class ImageSet(Dataset):
-    """RGB images (3, px, px) float32 in [0, 1] of ``table[indices]`` by the paper's recipe;
+    """RGB images (3, px, px) float32 of ``table[indices]`` by the paper's recipe, in [0, 1]
+    (``scale = 1 / 255``, the default) or raw 0-255 as the authors fed them (``scale = 1``);
     target: the class index of the one-hot label (0 liquid, 1 glass)."""
 
-    def __init__(self, table: SampleTable, indices, image_px: int = 250):
+    def __init__(self, table: SampleTable, indices, image_px: int = 250, scale: float = 1 / 255):
         self.table, self.indices, self.px = table, np.asarray(indices, dtype=np.int64), int(image_px)
+        self.scale = float(scale)
 
     def set_epoch(self, epoch: int) -> None:  # images are fixed: nothing to draw
         pass
@@ -163,12 +172,19 @@ class ImageSet(Dataset):
         from ..images import rasterize
         j = int(self.indices[i])
         img = rasterize(self.table.xs[j], self.table.types, size=self.px)
-        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(255)
+        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().mul_(self.scale)
         return x, torch.tensor(1 - int(self.table.label[j])), torch.tensor(j)
 
 
-def make_set(cfg, table: SampleTable, indices):
-    """The torch dataset of a run's model over ``table[indices]``: images or window graphs."""
+def make_set(cfg, table: SampleTable, indices, training: bool = False):
+    """The torch dataset of a run's model over ``table[indices]``: images or window graphs
+    (``windows`` per frame when ``training``; one window per frame to validate and test)."""
     if cfg.model == "cnn":
-        return ImageSet(table, indices, cfg.net.image_px)
-    return GraphSet(table, indices, cfg.net, seed=cfg.train.seed)
+        return ImageSet(table, indices, cfg.net.image_px, pixel_scale(cfg.net))
+    return GraphSet(table, indices, cfg.net, seed=cfg.train.seed,
+                    windows=cfg.net.windows if training else 1)
+
+
+def pixel_scale(net) -> float:
+    """What the CNN's RGB bytes are multiplied by: 1/255 (``pixels = "unit"``) or 1 (``"raw"``)."""
+    return 1.0 if net.pixels == "raw" else 1 / 255

@@ -126,6 +126,15 @@ def pinned(dims: dict, overrides: dict) -> dict:
     return {k: d for k, d in dims.items() if k not in overrides}
 
 
+def check_batch(cfg, tasks: int) -> None:
+    """``batch`` is the global batch: each of ``tasks`` DDP processes takes batch / tasks of it."""
+    if cfg.batch % tasks:
+        raise GlasskitError(f"batch {cfg.batch} of the {cfg.model} is the global batch and does not divide "
+                            f"over --tasks {tasks}",
+                            f"use --hp batch={max(tasks, cfg.batch - cfg.batch % tasks)} or a --tasks that "
+                            f"divides {cfg.batch}")
+
+
 def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=None, spec_path: str,
                     workdir=None, cluster="local", executor=None, tasks=1, models="jobs/models.toml",
                     datasets="jobs/datasets.toml", wait=False, dry_run=False, folds=3, search=None,
@@ -143,6 +152,7 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
     if search is not None and tasks != 1:
         raise GlasskitError("--tasks is for train and cv runs", "a search runs each trial in one worker process")
     launcher = Launcher.of(executor, tasks, load_cluster(cluster))
+    check_batch(cfg, tasks)
     if stage == "train":
         return submit_train(cfg, inputs, launcher, dry_run, wait, out=out)[0]
     searcher = None

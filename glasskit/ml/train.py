@@ -84,12 +84,12 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
 
 
 def optimizer(model, cfg: RunConfig) -> torch.optim.Adam:
-    """Adam; for the CNN the Keras L2 kernel penalty l2 * sum(w^2) as its exact gradient,
-    ``weight_decay = 2 * l2`` on the kernels (biases are not penalised)."""
+    """Adam; for the CNN the authors' L2 kernel penalty l2 * sum(w^2) / 2 (``tf.nn.l2_loss``) as
+    its exact gradient, ``weight_decay = l2`` on the kernels (biases are not penalised)."""
     fused = {"fused": True} if all(p.device.type in ("cpu", "cuda") for p in model.parameters()) else {}
     if cfg.model == "cnn" and cfg.net.l2:
         kernels = {id(p) for p in model.kernels()}
-        groups = [{"params": model.kernels(), "weight_decay": 2 * cfg.net.l2},
+        groups = [{"params": model.kernels(), "weight_decay": cfg.net.l2},
                   {"params": [p for p in model.parameters() if id(p) not in kernels], "weight_decay": 0.0}]
         return torch.optim.Adam(groups, lr=cfg.train.lr_max, **fused)
     return torch.optim.Adam(model.parameters(), lr=cfg.train.lr_max, **fused)
@@ -97,7 +97,11 @@ def optimizer(model, cfg: RunConfig) -> torch.optim.Adam:
 
 def loader(cfg: RunConfig, dataset, dist: Dist, shuffle: bool) -> DataLoader:
     """A loader of ``batch / world`` samples per rank over a seeded DistributedSampler."""
-    per_rank = max(1, cfg.batch // dist.world)
+    if cfg.batch % dist.world:
+        from ..errors import GlasskitError
+        raise GlasskitError(f"batch {cfg.batch} does not divide over {dist.world} DDP processes",
+                            "the batch is global: choose a batch divisible by --tasks")
+    per_rank = cfg.batch // dist.world
     sampler = DistributedSampler(dataset, num_replicas=dist.world, rank=dist.rank, shuffle=shuffle,
                                  seed=cfg.train.seed, drop_last=False)
     kwargs = dict(batch_size=per_rank, sampler=sampler, num_workers=cfg.train.workers,
@@ -169,9 +173,11 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def train(run_dir: Path, cfg: RunConfig, table: SampleTable, splits: dict[str, np.ndarray],
-          dist: Dist | None = None, progress: bool = True) -> dict:
+          dist: Dist | None = None, progress: bool = True, on_epoch=None) -> dict:
     """Train ``cfg`` on ``splits["train"]``, select the epoch on ``splits["val"]``, score
-    ``splits["test"]``; resumes from ``run_dir/checkpoint.pt``. Returns the metrics dict."""
+    ``splits["test"]``; resumes from ``run_dir/checkpoint.pt``. Returns the metrics dict.
+    ``on_epoch(epoch, model, samples_seen)``, if given, is called after every epoch (rank 0 and
+    every other rank alike; a learning curve scores the model there, in eval mode)."""
     dist = dist or Dist()
     run_dir = Path(run_dir)
     torch.manual_seed(cfg.train.seed)  # same initial weights on every rank
@@ -181,7 +187,7 @@ def train(run_dir: Path, cfg: RunConfig, table: SampleTable, splits: dict[str, n
     if dist.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
-    sets = {k: make_set(cfg, table, splits[k]) for k in ("train", "val", "test")}
+    sets = {k: make_set(cfg, table, splits[k], training=(k == "train")) for k in ("train", "val", "test")}
     loaders = {k: loader(cfg, s, dist, shuffle=(k == "train")) for k, s in sets.items()}
     steps = len(loaders["train"])
     opt = optimizer(model, cfg)
@@ -199,6 +205,8 @@ def train(run_dir: Path, cfg: RunConfig, table: SampleTable, splits: dict[str, n
     for epoch in range(state["epoch"], cfg.train.epochs):
         row = _epoch(net, model, cfg, loaders, sets, opt, sched, epoch, dist, table, progress)
         state["history"].append(row)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, model, (epoch + 1) * len(sets["train"]))
         state["epoch"] = epoch + 1
         improved = _better(row, state)
         if improved:
@@ -274,7 +282,7 @@ def _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params) 
     val_ids, val_scores = predict(model, cfg, loaders["val"], dist)
     hist = state["history"]
     train_s = sum(h["seconds"] for h in hist)
-    n_train = len(splits["train"]) * len(hist)
+    n_train = len(make_set(cfg, table, splits["train"], training=True)) * len(hist)
     metrics = {"config": cfg.as_dict(), "parameters": int(n_params), "world_size": dist.world,
                "device": str(dist.device), "epochs": hist, "best_epoch": state["best_epoch"] + 1,
                "val": score(table, val_ids, val_scores), "test": test,
