@@ -25,20 +25,10 @@ import numpy as np
 
 from glasskit.errors import GlasskitError, script
 from glasskit.outputs import output
+from glasskit.ml.runs import verdict
 from glasskit.plotting import figure, save
 
 NAMES = {"cnn": "CNN", "dmpnn": "D-MPNN"}
-
-
-MIN_TEST = 20  # fewer test samples than this: a demonstration, not a result
-
-
-def verdict(val_correct: float, n_val: int, n_test: int) -> str:
-    """'result', 'chance' (validation accuracy not above 0.5 at p = 0.05) or 'small test set'."""
-    from scipy.stats import binomtest
-    if not n_val or binomtest(int(round(val_correct)), int(n_val), 0.5, alternative="greater").pvalue > 0.05:
-        return "chance"
-    return "small test set" if n_test < MIN_TEST else "result"
 
 
 def _sd(a: np.ndarray) -> float:

@@ -87,6 +87,10 @@ def main() -> int:
     axes[0][0].legend(loc="upper right", fontsize=8, markerscale=2)
     rule = "Otsu threshold on log weights" if args.cut == "otsu" else "authors' cut (w-min)/(max-min) > 0.0025"
     fig.suptitle(f"step T-1 attention, {run.cfg.net.attention} softmax; high-attention edges: {rule}", fontsize=8)
+    from glasskit.ml.inference import provenance
+    source, is_result = provenance(run)  # which model drew this, and whether it is a result
+    fig.text(0.5, 0.0, source, ha="center", va="top", fontsize=6, color="black" if is_result else "tab:red")
+    print(source)
     paths = save(fig, out / "attention")
     with open_output(out / "attention.csv", newline="") as fh:
         csv.writer(fh).writerows([["config", "sample", "i", "j", "pair", "attention", "high"]] + edge_rows)

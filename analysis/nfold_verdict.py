@@ -28,6 +28,7 @@ def main() -> int:
     from glasskit.artificial import nfold_configuration, random_configuration
     from glasskit.images import rasterize
     from glasskit.ml.inference import load_run
+    from glasskit.ml.samples import pixel_scale
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
     ap.add_argument("--folds", type=int, nargs="+", default=[4, 5, 6, 7])
@@ -47,7 +48,7 @@ def main() -> int:
         for i in range(args.count):
             c = make(i)
             img = rasterize(c.xs, c.types, size=run.cfg.net.image_px)
-            x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div(255)[None]
+            x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().mul(pixel_scale(run.cfg.net))[None]
             with torch.no_grad():
                 p = float(torch.softmax(run.model(x), 1)[0, 0])
             rows.append([name, i, f"{p:.4f}", "liquid" if p > 0.5 else "glass"])
@@ -59,6 +60,10 @@ def main() -> int:
         ax.set_title(f"{name}\nP(liquid) = {p:.2f}", fontsize=9)
         ax.set_axis_off()
     out = args.out or args.run / "figures"
+    from glasskit.ml.inference import provenance
+    source, is_result = provenance(run)  # which model drew this, and whether it is a result
+    fig.text(0.5, 0.0, source, ha="center", va="top", fontsize=6, color="black" if is_result else "tab:red")
+    print(source)
     paths = save(fig, out / "nfold_verdict")
     with open_output(out / "nfold_verdict.csv", newline="") as fh:
         csv.writer(fh).writerows(rows)

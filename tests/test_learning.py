@@ -14,6 +14,7 @@ pytest.importorskip("hyperopt")
 
 from conftest import ROOT, glasskit, write_spec  # noqa: E402
 from glasskit.campaign import Campaign  # noqa: E402
+from glasskit.errors import GlasskitError  # noqa: E402
 from glasskit.ml import triallog  # noqa: E402
 from glasskit.ml.config import Dimension, load_models, resolve  # noqa: E402
 from glasskit.ml.samples import load_samples, pairs, split  # noqa: E402
@@ -129,7 +130,7 @@ def test_batch_must_divide_over_ddp_tasks(learn_campaign):
 def test_nested_cv_with_search_never_leaks(learn_campaign):
     spec, table = learn_campaign
     hp = ["--hp", "epochs=1", "--hp", "warmup_epochs=0", "--hp", "workers=0", "--hp", "hidden=32",
-          "--hp", "k=3", "--hp", "l_win=0.3", "--hp", "hidden=32"]
+          "--hp", "k=3", "--hp", "l_win=0.3"]
     p = glasskit("submit", "cv", "--model", "dmpnn", "--preset", "model-i", "--dataset", "1", "--spec", spec,
                  "--executor", "local", *hp, "--search", "--evals", "2")
     assert p.returncode == 0, p.stderr
@@ -171,22 +172,24 @@ def test_the_real_objective_fails_a_raising_trial_and_a_one_class_test(learn_cam
                                                            "hidden": 16, "batch": 4})
     tr, va, te = split(table, cfg.train.split, cfg.train.seed)
     files = (c.workdir / "campaign.h5", spec, DATASETS)
-    # l_win 0.02 of the 4,320-particle box holds ~1.7 particles: making the input raises
-    dims = {"l_win": Dimension(0.02, 0.5, 0.48)}
+    # quniform(0, 16, 16) draws hidden 0 or 16: a trial of hidden 0 raises inside the objective
+    # (the model cannot be configured), one of 16 trains
+    dims = {"hidden": Dimension(0, 16, 16, int=True)}
     good = {"train": pairs(table, tr), "val": pairs(table, va), "test": pairs(table, te)}
     s = plan(cfg, dims, tmp_path, good, files, evals=8)
     best = run(s)
     recs = triallog.read(s.directory)
-    raised = [r for r in recs if r["params"]["l_win"] == 0.02]
-    ok = [r for r in recs if r["params"]["l_win"] == 0.5]
+    raised = [r for r in recs if r["params"]["hidden"] == 0]
+    ok = [r for r in recs if r["params"]["hidden"] == 16]
     assert raised and ok and len(raised) + len(ok) == 8
-    assert all(r["status"] == "fail" and "too few" in r["failure"] for r in raised)
-    assert all(r["status"] == "ok" for r in ok) and best["params"]["l_win"] == 0.5
+    assert all(r["status"] == "fail" and "hidden" in r["failure"] for r in raised)
+    assert all(r["status"] == "ok" and np.isfinite(r["auc"]) for r in ok) and best["params"]["hidden"] == 16
     # an inner test split of liquids only: every AUC is NaN, every trial fails, nothing is best
     liquid = te[table.label[te] == 1]
     one = {**good, "test": pairs(table, liquid)}
-    s = plan(cfg, {"l_win": Dimension(0.5, 0.5, 0.1)}, tmp_path / "one", one, files, evals=2)
-    best = run(s)
+    s = plan(cfg, {"hidden": Dimension(16, 16, 16, int=True)}, tmp_path / "one", one, files, evals=2)
+    with pytest.raises(GlasskitError, match="all 2 trial"):  # one line for the user, not a best
+        run(s)
     recs = triallog.read(s.directory)
     assert len(recs) == 2 and all(r["status"] == "fail" and "NaN" in r["failure"] for r in recs)
-    assert triallog.best(recs) is None and not best.get("params")
+    assert triallog.best(recs) is None and not (s.directory / "best.json").exists()

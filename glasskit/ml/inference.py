@@ -51,6 +51,23 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     return LoadedRun(run_dir, cfg, model.to(device).eval(), meta)
 
 
+def provenance(run: LoadedRun) -> tuple[str, bool]:
+    """(one line naming the run, its dataset, test AUC / accuracy and n, and whether it is a
+    result by :func:`glasskit.ml.runs.verdict`). Figures drawn from a model print the line."""
+    m = runs.read_json(run.run_dir / "metrics.json") or {}
+    test, val = m.get("test") or {}, m.get("val") or {}
+    head = f"{run.cfg.model} run {run.run_dir.name}, dataset {run.cfg.dataset}"
+    if not test:
+        return f"{head}: no metrics (unfinished run): NOT A RESULT", False
+    line = f"{head}: test AUC {test['auc']:.3f}, accuracy {test['accuracy']:.3f} (n = {test['n']})"
+    v = runs.verdict(val.get("accuracy", 0.0) * val.get("n", 0), int(val.get("n", 0)), int(test["n"]))
+    if v == "chance":
+        return f"{line}; validation accuracy at chance: NOT A RESULT", False
+    if v == "small test set":
+        return f"{line}; fewer than {runs.MIN_TEST} test samples: a demonstration, not a result", False
+    return line, True
+
+
 def test_examples(run: LoadedRun, order=("liquid", "glass")) -> dict[str, int]:
     """The first liquid and the first glass sample (table indices) of the run's test split."""
     import csv

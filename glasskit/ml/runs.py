@@ -103,3 +103,16 @@ def state(run_dir: Path) -> RunState:
 def all_states(workdir: Path) -> list[RunState]:
     base = Path(workdir) / MODELS_DIR
     return [state(p) for p in sorted(base.iterdir()) if p.is_dir()] if base.is_dir() else []
+
+
+MIN_TEST = 20  # fewer test samples than this: a demonstration, not a result
+
+
+def verdict(val_correct: float, n_val: int, n_test: int) -> str:
+    """Whether a model's numbers are a result: "chance" when its validation accuracy is not above
+    0.5 (one-sided binomial test at p = 0.05 over ``n_val`` samples, ``val_correct`` right),
+    "small test set" below MIN_TEST test samples, else "result". Figures print the verdict."""
+    from scipy.stats import binomtest
+    if not n_val or binomtest(int(round(val_correct)), int(n_val), 0.5, alternative="greater").pvalue > 0.05:
+        return "chance"
+    return "small test set" if n_test < MIN_TEST else "result"
