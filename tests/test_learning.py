@@ -110,7 +110,7 @@ def test_windows_per_frame_give_fresh_windows_of_the_same_frames(learn_campaign)
     _, table = learn_campaign
     net = dataclasses.replace(load_models(MODELS).dmpnn, windows=3)
     idx = np.arange(4)
-    one, three = GraphSet(table, idx, dataclasses.replace(net, windows=1)), GraphSet(table, idx, net)
+    one, three = GraphSet(table, idx, net, windows=1), GraphSet(table, idx, net, windows=net.windows)
     assert len(one) == 4 and len(three) == 12
     assert [int(three[i].sample) for i in range(12)] == [j for j in range(4) for _ in range(3)]
     firsts = [three[3 * j] for j in range(4)]  # window 0 of each frame is the windows = 1 draw
@@ -187,7 +187,7 @@ def test_the_real_objective_fails_a_raising_trial_and_a_one_class_test(learn_cam
     # an inner test split of liquids only: every AUC is NaN, every trial fails, nothing is best
     liquid = te[table.label[te] == 1]
     one = {**good, "test": pairs(table, liquid)}
-    s = plan(cfg, {"hidden": Dimension(16, 16, 16, int=True)}, tmp_path / "one", one, files, evals=2)
+    s = plan(cfg, {"hidden": Dimension(16, 32, 16, int=True)}, tmp_path / "one", one, files, evals=2)
     with pytest.raises(GlasskitError, match="all 2 trial"):  # one line for the user, not a best
         run(s)
     recs = triallog.read(s.directory)

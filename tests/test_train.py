@@ -114,7 +114,11 @@ def test_one_and_two_ddp_processes_learn_the_same_weights(ml_campaign, tmp_path)
     res = {t: j.results() for t, j in jobs.items()}
     assert [r["rank"] for r in res[2]] == [0, 1]
     w1, w2 = _weights(tmp_path / "w1"), _weights(tmp_path / "w2")
-    assert all(torch.allclose(w1[k], w2[k], atol=1e-5, rtol=1e-4) for k in w1)
+    # V_att.bias shifts every attention score of a softmax group alike: it cannot change the
+    # output, its exact gradient is 0, and Adam turns the float noise of that 0 into +-lr steps
+    w1.pop("V_att.bias"), w2.pop("V_att.bias")
+    diff = {k: float((w1[k] - w2[k]).abs().max()) for k in w1}
+    assert all(torch.allclose(w1[k], w2[k], atol=1e-5, rtol=1e-4) for k in w1), max(diff.items(), key=lambda kv: kv[1])
     m2 = json.loads((tmp_path / "w2" / "metrics.json").read_text())
     assert m2["world_size"] == 2
     assert m2["test"]["auc"] == pytest.approx(res[1][0]["test"]["auc"], abs=1e-6)

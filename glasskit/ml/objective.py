@@ -134,7 +134,10 @@ class Objective(Recorded):
                 logger.info("trial %d %s: inner-test AUC %.4f (run %s)", rec["tid"], point, auc, m["run"])
                 return {"status": "ok", "loss": -float(auc), "run": m["run"], "auc": float(auc)}
             rec["failure"] = "inner-test AUC is NaN (the inner test split holds one class)"
-        run_dir = self.run_dir(point) if "params" in rec else None
+        try:
+            run_dir = self.run_dir(point) if "params" in rec else None
+        except GlasskitError:  # a point that cannot be configured has no run directory
+            run_dir = None
         if run_dir is not None and run_dir.is_dir():  # its state reads "failed", with the reason
             runs.write_json(run_dir / "run.json", {"executor": "search", "ended": True, "error": rec["failure"],
                                                    "search": Path(self.search_dir).name, "trial": rec["tid"]})
