@@ -54,12 +54,14 @@ def cross_validate(cfg, table, out: Path, tables: dict, progress: bool):
     """3 outer folds: per fold the metrics, the test AUC after each epoch and the AUC of the fold's
     model on every other dataset's outer-test simulations."""
     import torch
+    from glasskit.ml import runs
     from glasskit.ml.cv import outer_splits
     from glasskit.ml.samples import make_set
     from glasskit.ml.train import Dist, loader, predict, roc_auc, score, train
     folds = []
     for i, parts in enumerate(outer_splits(table, cfg, 3)):
-        run_dir = out / f"{cfg.model}-{cfg.preset or 'default'}-d{cfg.dataset}-fold{i}"
+        # named by every setting: a rerun with other settings never resumes this one's checkpoint
+        run_dir = out / runs.run_id(cfg, {"fold": i, "K": 3}, f"{cfg.model}-{cfg.preset or 'default'}-d{cfg.dataset}-fold{i}-")
         run_dir.mkdir(parents=True, exist_ok=True)
         test_dl = loader(cfg, make_set(cfg, table, parts["test"]), Dist(), shuffle=False)
         curve = []

@@ -26,7 +26,9 @@ weights average 1 over each group, the softmax, its ranking and every ratio alph
 (what Fig. 6 reads) are unchanged, and at initialisation edge states keep the scale they have
 without attention (weights of order 1 instead of 1/E_g).
 The measurement behind the choice (gradient norms at initialisation and test AUC against steps
-on paper-sized windows, each mode) is ``bench/attention.py``; its table is in jobs/models.toml.
+on paper-sized windows, each mode) is ``bench/attention.py``: gradient into W_h at init 4.7e-6
+(graph/sum), 1.9e-7 (batch/sum), 12.8 (graph/mean), 12.4 (none); test AUC after 150 steps 0.54,
+0.47, 1.00, 1.00. The table is in jobs/models.toml and the README.
 ``attention = "batch", attention_norm = "sum"`` is the authors' exact form ([preset.authors]).
 
 Shapes: ``x`` (n, F), ``edge_attr`` (E, 1), ``edge_index`` (2, E), ``rev`` (E,), ``batch`` (n,).
