@@ -35,14 +35,8 @@ def undirected(g, alpha: np.ndarray):
     return np.stack([src[keep], dst[keep]], 1), np.maximum(alpha[keep], alpha[g.rev.numpy()[keep]])
 
 
-def test_split(run) -> list[int]:
-    """The run's test samples (table indices) in the order they were predicted."""
-    with open(run.run_dir / "predictions.csv") as fh:
-        return [int(r["sample"]) for r in csv.DictReader(fh) if r["split"] == "test"]
-
-
 def main() -> int:
-    from glasskit.ml.inference import attention, authors_cut, load_run, otsu_cut, samples_of, test_examples
+    from glasskit.ml.inference import attention, authors_cut, load_run, otsu_cut, predictions, samples_of, test_examples
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
     ap.add_argument("--out", type=Path, help="default <run>/figures")
@@ -53,7 +47,7 @@ def main() -> int:
     run = load_run(args.run)
     table = samples_of(run)
     picks = test_examples(run, ("glass", "liquid"))
-    held = test_split(run)
+    held = [int(r["sample"]) for r in predictions(run.run_dir) if r["split"] == "test"]
     out = args.out or args.run / "figures"
     out.mkdir(parents=True, exist_ok=True)
     fig, axes = figure(2, 1, width=3.6, height=3.6)
@@ -87,10 +81,8 @@ def main() -> int:
     axes[0][0].legend(loc="upper right", fontsize=8, markerscale=2)
     rule = "Otsu threshold on log weights" if args.cut == "otsu" else "authors' cut (w-min)/(max-min) > 0.0025"
     fig.suptitle(f"step T-1 attention, {run.cfg.net.attention} softmax; high-attention edges: {rule}", fontsize=8)
-    from glasskit.ml.inference import provenance
-    source, is_result = provenance(run)  # which model drew this, and whether it is a result
-    fig.text(0.5, 0.0, source, ha="center", va="top", fontsize=6, color="black" if is_result else "tab:red")
-    print(source)
+    from glasskit.ml.inference import stamp
+    stamp(fig, run)  # which model drew this, and whether it is a result
     paths = save(fig, out / "attention")
     with open_output(out / "attention.csv", newline="") as fh:
         csv.writer(fh).writerows([["config", "sample", "i", "j", "pair", "attention", "high"]] + edge_rows)

@@ -60,10 +60,8 @@ def main() -> int:
         for c in ids:
             rows.append([layer, c] + [f"{v:.5g}" for r in range(2) for v in (maps[r, c].mean(), maps[r, c].max())])
     out = args.out or args.run / "figures"
-    from glasskit.ml.inference import provenance
-    source, is_result = provenance(run)  # which model drew this, and whether it is a result
-    fig.text(0.5, 0.0, source, ha="center", va="top", fontsize=6, color="black" if is_result else "tab:red")
-    print(source)
+    from glasskit.ml.inference import stamp
+    stamp(fig, run)  # which model drew this, and whether it is a result
     paths = save(fig, out / "feature_maps")
     with open_output(out / "feature_maps.csv", newline="") as fh:
         csv.writer(fh).writerows(rows)

@@ -60,10 +60,8 @@ def main() -> int:
         ax.set_title(f"{name}\nP(liquid) = {p:.2f}", fontsize=9)
         ax.set_axis_off()
     out = args.out or args.run / "figures"
-    from glasskit.ml.inference import provenance
-    source, is_result = provenance(run)  # which model drew this, and whether it is a result
-    fig.text(0.5, 0.0, source, ha="center", va="top", fontsize=6, color="black" if is_result else "tab:red")
-    print(source)
+    from glasskit.ml.inference import stamp
+    stamp(fig, run)  # which model drew this, and whether it is a result
     paths = save(fig, out / "nfold_verdict")
     with open_output(out / "nfold_verdict.csv", newline="") as fh:
         csv.writer(fh).writerows(rows)

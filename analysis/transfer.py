@@ -25,15 +25,8 @@ from glasskit.outputs import claim, record
 from glasskit.plotting import figure, save
 
 
-def predictions(run_dir: Path) -> dict:
-    """{(sim, frame): (split, score)} of a run's predictions.csv (its validation and test splits)."""
-    import csv
-    with open(run_dir / "predictions.csv") as fh:
-        return {(int(r["sim"]), int(r["frame"])): (r["split"], float(r["score"])) for r in csv.DictReader(fh)}
-
-
 def main() -> int:
-    from glasskit.ml.inference import load_run, samples_of, scores
+    from glasskit.ml.inference import load_run, predictions, samples_of, scores
     from glasskit.ml.train import roc_auc
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", type=Path)
@@ -52,7 +45,7 @@ def main() -> int:
     count = np.zeros((len(ds), len(ds)), int)
     for a, i in enumerate(ds):
         run = load_run(runs[i])
-        recorded = predictions(runs[i])
+        recorded = {(int(r["sim"]), int(r["frame"])): (r["split"], float(r["score"])) for r in predictions(runs[i])}
         seen = run.training_sims() | {s for (s, _), (split, _) in recorded.items() if split == "val"}
         for b, j in enumerate(ds):
             table = samples_of(run, j)

@@ -33,8 +33,7 @@ class LoadedRun:
         sp = self.meta.get("splits")
         if sp:
             return {int(s) for s, _ in sp["train"]}
-        import csv
-        held = {int(r["sim"]) for r in csv.DictReader(open(self.run_dir / "predictions.csv"))}
+        held = {int(r["sim"]) for r in predictions(self.run_dir)}
         table = samples_of(self, self.cfg.dataset)
         return set(table.sim.tolist()) - held
 
@@ -68,11 +67,23 @@ def provenance(run: LoadedRun) -> tuple[str, bool]:
     return line, True
 
 
+def stamp(fig, run: LoadedRun) -> None:
+    """Write :func:`provenance`'s line under ``fig`` (red when not a result) and print it."""
+    source, is_result = provenance(run)
+    fig.text(0.5, 0.0, source, ha="center", va="top", fontsize=6, color="black" if is_result else "tab:red")
+    print(source)
+
+
+def predictions(run_dir: Path) -> list[dict]:
+    """The rows of a run's predictions.csv (sample, sim, frame, T, label, score, split), in order."""
+    import csv
+    with open(Path(run_dir) / "predictions.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_examples(run: LoadedRun, order=("liquid", "glass")) -> dict[str, int]:
     """The first liquid and the first glass sample (table indices) of the run's test split."""
-    import csv
-    with open(run.run_dir / "predictions.csv") as fh:
-        held = [r for r in csv.DictReader(fh) if r["split"] == "test"]
+    held = [r for r in predictions(run.run_dir) if r["split"] == "test"]
     picks = {}
     for name in order:
         cand = [int(r["sample"]) for r in held if int(r["label"]) == int(name == "liquid")]
