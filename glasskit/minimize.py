@@ -19,15 +19,18 @@ from .simulate import Snapshot, _potential_context, checked_snapshot
 from .spec import Spec
 
 
-STOP_TOLERANCE, STOP_ITERATIONS = 0, 1  # /is/stop: met etol or ftol | ran into maxiter
-STOP_NAMES = {STOP_TOLERANCE: "tolerance", STOP_ITERATIONS: "iteration limit"}
+# /is/stop: met etol | ran into maxiter | met ftol (the final force norm is below ftol)
+STOP_TOLERANCE, STOP_ITERATIONS, STOP_FORCE = 0, 1, 2
+STOP_NAMES = {STOP_TOLERANCE: "energy tolerance", STOP_ITERATIONS: "iteration limit",
+              STOP_FORCE: "force tolerance"}
 
 
 def minimize_input(spec: Spec, data_file: str | Path) -> str:
     m = spec.minimize
     return render("lammps/minimize.in.j2", campaign=spec.campaign.name, data_file=str(data_file),
                   etol=m.etol, ftol=m.ftol, maxiter=m.maxiter, maxeval=m.maxeval,
-                  **_potential_context(spec))
+                  fire_dt=m.dt, integrator=m.integrator, tmax=m.tmax, dtgrow=m.dtgrow,
+                  delaystep=m.delaystep, abcfire="yes" if m.abcfire else "no", **_potential_context(spec))
 
 
 class InherentStructures:
@@ -36,6 +39,7 @@ class InherentStructures:
     >>> ism = InherentStructures(spec, workdir / "init.data")
     >>> pe, snap = ism.minimize(x)   # x: (N, 2) unscaled coordinates, atom-id order
     >>> ism.iterations, ism.stop     # FIRE iterations and why it stopped (STOP_*)
+    >>> ism.fnorm                    # final force 2-norm (epsilon / sigma)
     """
 
     def __init__(self, spec: Spec, data_file: Path, comm=None):
@@ -49,8 +53,8 @@ class InherentStructures:
             raise LammpsFailure(-1, error_text(exc)) from None
         self.n = int(self.lmp.get_natoms())
         self._buf = np.zeros((self.n, 3), dtype=np.float64)
-        self.maxiter = m.maxiter
-        self.iterations, self.stop = 0, STOP_TOLERANCE  # of the last minimization
+        self.maxiter, self.ftol = m.maxiter, m.ftol
+        self.iterations, self.stop, self.fnorm = 0, STOP_TOLERANCE, 0.0  # of the last minimization
 
     def minimize(self, x: np.ndarray, index: int = -1) -> tuple[float, Snapshot]:
         """FIRE from positions ``x`` (N, 2) in sigma; returns (pe per particle, minimized snapshot)."""
@@ -67,7 +71,9 @@ class InherentStructures:
         # each minimizer iteration advances the timestep by one: the iteration count tells
         # whether FIRE met a tolerance or ran into maxiter
         self.iterations = int(self.lmp.extract_global("ntimestep")) - step0
-        self.stop = STOP_ITERATIONS if self.iterations >= self.maxiter else STOP_TOLERANCE
+        self.fnorm = float(self.lmp.get_thermo("fnorm"))  # 2-norm of all forces, as LAMMPS tests ftol
+        self.stop = (STOP_ITERATIONS if self.iterations >= self.maxiter
+                     else STOP_FORCE if self.fnorm < self.ftol else STOP_TOLERANCE)
         pe = float(self.lmp.get_thermo("pe"))
         snap = checked_snapshot(self.lmp, self.n, index, "the end of its minimization")
         if not np.isfinite(pe):

@@ -18,14 +18,23 @@ from . import __version__
 from .errors import GlasskitError
 from .paths import TEMPLATES
 
-SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
+SAFE_PATH = re.compile(r"[A-Za-z0-9_./+-]+")  # fullmatch only: re.match's "$" accepts a trailing newline
 
 
 def lmp_path(value) -> str:
     text = str(value)
-    if not SAFE_PATH.match(text):
+    if not SAFE_PATH.fullmatch(text):
         raise GlasskitError(f"path {text!r} cannot be used in a LAMMPS input",
                             "use a work directory whose path has only letters, digits and _ . / + -")
+    return text
+
+
+def safe_for_sbatch(path, what: str) -> str:
+    """``path`` as text, refused when it could break out of an ``#SBATCH`` line (ours or submitit's)."""
+    text = str(path)
+    if not SAFE_PATH.fullmatch(text):
+        raise GlasskitError(f"{what} {text!r} contains characters that cannot go into an #SBATCH line",
+                            "use --workdir with only letters, digits and _ . / + -")
     return text
 
 

@@ -62,7 +62,7 @@ def open_task(campaign: Campaign, plan: ShardPlan, task: int, submission: str, s
     attrs = dict(spec=spec.text, spec_path=spec.path, submission=submission, task=task,
                  lammps_version=w.bcast(lammps_version() if w.rank == 0 else None),
                  templates=json.dumps(template_hashes()), host=socket.gethostname(),
-                 pair_shift=spec.system.shift)
+                 pair_shift=spec.system.shift, engine=json.dumps(spec.engine_settings()))
     return WRITERS[stage](campaign.shard_path(stage, submission, task), layout, w, attrs)
 
 

@@ -53,12 +53,23 @@ class ShardLayout:
         return int(self.types.shape[0])
 
 
-def frame_crc(*arrays: np.ndarray) -> int:
-    """CRC-32 of the bytes of ``arrays`` (float32 coordinates), stored per frame for verify."""
+CRC_SCHEME = 2  # shard attribute ``crc_scheme``: 2 = coordinates and every per-frame number; absent = coordinates
+
+
+def frame_crc(*arrays: np.ndarray, scalars=()) -> int:
+    """CRC-32 of one frame's record, stored per frame for verify: the bytes of ``arrays``
+    (float32 coordinates) and of ``scalars`` (the frame's numbers, e.g. step, T, pe, temp) as
+    float64, so a flipped bit in an energy fails verify as one in a coordinate does."""
     crc = 0
     for a in arrays:
         crc = zlib.crc32(np.ascontiguousarray(a, dtype=np.float32), crc)  # buffer protocol, no copy
+    if len(scalars):
+        crc = zlib.crc32(np.asarray(scalars, dtype=np.float64).tobytes(), crc)
     return crc
+
+
+SIMULATE_SCALARS = ("frames/step", "frames/T", "frames/pe", "frames/temp")  # in /frames/crc, this order
+MINIMIZE_SCALARS = ("is/pe", "is/iters", "is/stop")  # in /is/crc
 
 
 class ShardWriter:
@@ -79,7 +90,7 @@ class ShardWriter:
         else:
             self.f = h5py.File(self.path, "w")
         attrs = dict(attrs, created=world.bcast(time.strftime("%Y-%m-%dT%H:%M:%S%z")),
-                     glasskit_version=__version__, ranks=world.size, stage=self.stage,
+                     glasskit_version=__version__, ranks=world.size, stage=self.stage, crc_scheme=CRC_SCHEME,
                      driver="mpio" if self.mpio else "sec2")
         for key, value in attrs.items():
             self.f.attrs[key] = value
@@ -161,7 +172,7 @@ class SimulateShard(ShardWriter):
         row = self._pending.setdefault(sim, {name: np.full(self._xs.shape[1], fill, dtype)
                                              for name, (dtype, fill) in self._SCALARS.items()})
         row["step"][k], row["T"][k], row["pe"][k], row["temp"][k] = frame.step, frame.T, frame.pe, frame.temp
-        row["crc"][k] = frame_crc(frame.snap.xs, frame.snap.x)
+        row["crc"][k] = frame_crc(frame.snap.xs, frame.snap.x, scalars=(frame.step, frame.T, frame.pe, frame.temp))
 
     def mark_done(self, sim: int) -> None:
         for name, values in self._pending.pop(sim, {}).items():
@@ -171,9 +182,10 @@ class SimulateShard(ShardWriter):
 
 class MinimizeShard(ShardWriter):
     """Inherent structures: ``/is/pe`` (S, F) float64, ``/is/xs`` (S, F, N, 2) float32,
-    ``/is/done`` (S, F) bool (per frame, written after its data), ``/is/crc`` (S, F) uint32,
+    ``/is/done`` (S, F) bool (per frame, written after its data), ``/is/crc`` (S, F) uint32 of
+    the frame's xs, pe, iters and stop,
     ``/is/iters`` (S, F) int32 FIRE iterations, ``/is/stop`` (S, F) int8 why FIRE stopped
-    (0 a tolerance, 1 the iteration limit; -1 unknown)."""
+    (0 the energy tolerance, 1 the iteration limit, 2 the force tolerance; -1 unknown)."""
 
     stage = "minimize"
 
@@ -190,7 +202,7 @@ class MinimizeShard(ShardWriter):
         r, f = self.row[sim], self.f
         f["is/xs"][r, k] = xs
         f["is/pe"][r, k] = pe
-        f["is/crc"][r, k] = frame_crc(xs)
+        f["is/crc"][r, k] = frame_crc(xs, scalars=(pe, iters, stop))
         f["is/iters"][r, k] = iters
         f["is/stop"][r, k] = stop
         self._sync()

@@ -23,22 +23,30 @@ import numpy as np
 from .engine import error_text, new_lammps
 from .errors import LammpsFailure
 from .render import render
-from .spec import Spec
+from .spec import PLAIN_ENGINE, EngineSpec, Spec
 
 INIT_DATA = "init.data"
 INIT_H5 = "init.h5"
 
 
-def _potential_context(spec: Spec) -> dict:
-    s = spec.system
+def _potential_context(spec: Spec, engine: EngineSpec | None = None) -> dict:
+    """Template values of ``_potential.in.j2``: the pair table, and the ``[engine]`` settings
+    (``engine`` overrides the spec's: the initial configuration always uses the plain form)."""
+    s, e = spec.system, engine or spec.engine
     pairs = [(i, j, s.epsilon[k], s.sigma[k], round(s.cutoff * s.sigma[k], 10))
              for k, (i, j) in enumerate([(1, 1), (1, 2), (2, 2)])]
     return dict(mass=s.mass, cutoff=s.cutoff, cutoff_max=max(p[4] for p in pairs), pairs=pairs,
-                pair_shift="yes" if s.shift else "no")
+                pair_shift="yes" if s.shift else "no", pair_style=e.pair_style, skin=e.skin,
+                neigh_every=e.neigh_every,
+                # /omp kernels need the package: 0 threads = OMP_NUM_THREADS (the job exports it)
+                package_lines=["package omp 0"] if e.pair_style.endswith("/omp") else [])
 
 
 def init_input(spec: Spec, data_file: str | Path) -> str:
-    """LAMMPS input that builds, types and FIRE-minimizes the initial configuration."""
+    """LAMMPS input that builds, types and FIRE-minimizes the initial configuration.
+
+    It uses the plain ``[engine]`` form whatever the spec says, so campaigns that differ only in
+    their engine settings start from the same configuration bit for bit."""
     s, i = spec.system, spec.init
     nx, ny = s.lattice
     # a unit cell of area 1 (ax * ay = 1) scaled by LAMMPS to density^-1/2: nx * ax = ny * ay
@@ -46,7 +54,7 @@ def init_input(spec: Spec, data_file: str | Path) -> str:
                   ax=repr(math.sqrt(ny / nx)), ay=repr(math.sqrt(nx / ny)),
                   nx=s.lattice[0], ny=s.lattice[1], n_b=s.n_b, n_atoms=s.n_atoms, seed=i.seed,
                   etol=i.etol, ftol=i.ftol, maxiter=i.maxiter, maxeval=i.maxeval,
-                  data_file=str(data_file), **_potential_context(spec))
+                  data_file=str(data_file), **_potential_context(spec, PLAIN_ENGINE))
 
 
 def cool_input(spec: Spec, data_file: str | Path, index: int, seed: int, t_cool: int) -> str:
@@ -55,7 +63,8 @@ def cool_input(spec: Spec, data_file: str | Path, index: int, seed: int, t_cool:
     return render("lammps/cool.in.j2", campaign=spec.campaign.name, index=index, seed=seed,
                   t_cool=t_cool, n_frames=spec.n_frames(t_cool), data_file=str(data_file),
                   timestep=p.timestep, t_start=p.t_start, t_stop=p.t_stop, tdamp=p.tdamp,
-                  dump_every=spec.dump_every(t_cool), **_potential_context(spec))
+                  dump_every=spec.dump_every(t_cool), sort_every=spec.engine.sort_every,
+                  **_potential_context(spec))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 A spec has four tables: ``[campaign]`` (name, seed, output directory, runs), ``[system]``
 (the 2D Kob-Andersen mixture), ``[init]`` (the shared initial configuration) and
-``[protocol]`` (the NVT cooling ramp), plus ``[minimize]`` for inherent structures. Every
+``[protocol]`` (the NVT cooling ramp), plus ``[minimize]`` for inherent structures and
+``[engine]`` for how LAMMPS computes them (pair-style variant, neighbour lists: speed, not
+physics; every default measured by bench/engine.py, the authors' plain form one line away). Every
 value is checked on load; an error names the file, the key and the rule it breaks, before
 anything is rendered or submitted. All quantities are in LAMMPS ``units lj``.
 """
@@ -97,14 +99,63 @@ class ProtocolSpec:
     dump_every: int = field(default=0, metadata=_nonneg)  # fixed frame interval instead (0: t_cool / frames)
 
 
+PAIR_STYLES = ("lj/cut", "lj/cut/opt", "lj/cut/omp")  # the same potential; opt/omp: faster kernels
+FIRE_INTEGRATORS = ("eulerimplicit", "verlet", "leapfrog", "eulerexplicit")
+FIRE_KEYS = ("integrator", "dt", "tmax", "dtgrow", "delaystep", "abcfire")  # [minimize] keys that set FIRE's pace
+
+
 @dataclass(frozen=True)
 class MinimizeSpec:
-    """FIRE inherent-structure minimization of each stored frame."""
+    """FIRE inherent-structure minimization of each stored frame.
+
+    The stopping rule (etol, ftol, maxiter, maxeval) is the paper's. The FIRE 2.0 settings below
+    (LAMMPS ``min_modify``) only decide how fast FIRE gets there: ``dt`` is the time step FIRE
+    starts from (tau), ``tmax`` caps it at ``tmax * dt``, ``dtgrow`` is its growth per downhill
+    step, ``delaystep`` the steps before it may grow. LAMMPS's defaults (dt 0.005 in lj units,
+    tmax 10, dtgrow 1.1, delaystep 20, eulerimplicit) are the plain form; ``abcfire = true``
+    (ABC-FIRE: FIRE with the bias of its velocity mixing corrected) is the measured best
+    (bench/engine.py fire, N = 4320, 4 frames of the fast ramp: 2.0x the frames per second of
+    plain FIRE, 3,901 against 6,468 iterations, final force norm 0.022 against 0.50; the other
+    keys at their LAMMPS defaults were measured no better in combination with it).
+    """
 
     etol: float = field(default=1e-10, metadata=_nonneg)
     ftol: float = field(default=1e-5, metadata=_nonneg)
     maxiter: int = field(default=10_000_000, metadata=_pos)
     maxeval: int = field(default=10_000_000, metadata=_pos)
+    integrator: str = field(default="eulerimplicit", metadata=_rule(lambda v: v in FIRE_INTEGRATORS,
+                                                                     f"must be one of {', '.join(FIRE_INTEGRATORS)}"))
+    dt: float = field(default=0.005, metadata=_rule(lambda v: 0 < v <= 0.1, "must be in (0, 0.1] tau"))
+    tmax: float = field(default=10.0, metadata=_rule(lambda v: 1 <= v <= 100, "must be in [1, 100]"))
+    dtgrow: float = field(default=1.1, metadata=_rule(lambda v: 1 <= v <= 2, "must be in [1, 2]"))
+    delaystep: int = field(default=20, metadata=_nonneg)
+    abcfire: bool = True  # ABC-FIRE (Echeverri Restrepo & Andric 2023); False: plain FIRE 2.0
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How LAMMPS evaluates the potential: the same forces to round-off, at different speeds.
+
+    ``pair_style``: ``lj/cut`` (the authors' input), ``lj/cut/opt`` (OPT package kernel) or
+    ``lj/cut/omp`` (OPENMP kernel, ``OMP_NUM_THREADS`` threads). ``skin`` (sigma) and
+    ``neigh_every`` set the neighbour-list rebuild: every ``neigh_every`` steps LAMMPS checks
+    whether an atom moved half the skin and only then rebuilds, so the forces are those of the
+    plain input (``check yes`` always).
+    ``sort_every`` (MD steps, 0: never) is LAMMPS's spatial atom sort; minimization never sorts
+    (a frame's inherent structure then depends only on its own coordinates).
+    Defaults measured by bench/engine.py md (N = 4320, the paper's fast ramp): ``lj/cut/opt``
+    1.05-1.08x the plain ``lj/cut``; skin 0.2/0.4, neigh_every 2 and other sort intervals no faster.
+    """
+
+    pair_style: str = field(default="lj/cut/opt", metadata=_rule(lambda v: v in PAIR_STYLES,
+                                                             f"must be one of {', '.join(PAIR_STYLES)}"))
+    skin: float = field(default=0.3, metadata=_rule(lambda v: 0 < v <= 2, "must be in (0, 2] sigma"))
+    neigh_every: int = field(default=1, metadata=_rule(lambda v: 1 <= v <= 100, "must be in [1, 100]"))
+    sort_every: int = field(default=1000, metadata=_nonneg)
+
+
+PLAIN_ENGINE = EngineSpec(pair_style="lj/cut")  # the authors' input (and the initial configuration's)
+PLAIN_FIRE = dict(integrator="eulerimplicit", dt=0.005, tmax=10.0, dtgrow=1.1, delaystep=20, abcfire=False)
 
 
 @dataclass(frozen=True)
@@ -114,11 +165,19 @@ class Spec:
     init: InitSpec
     protocol: ProtocolSpec
     minimize: MinimizeSpec
+    engine: EngineSpec = EngineSpec()
     path: str = ""
     text: str = ""
 
     def workdir(self) -> Path:
         return Path(self.campaign.workdir or f"runs/{self.campaign.name}").absolute()
+
+    def engine_settings(self) -> dict:
+        """The effective speed settings, defaults included (the ``engine`` attribute of every
+        shard and campaign file): ``[engine]`` and the FIRE keys of ``[minimize]``."""
+        m = self.minimize
+        return {"engine": dataclasses.asdict(self.engine),
+                "fire": {k: getattr(m, k) for k in FIRE_KEYS}}
 
     def t_cool_of(self, indices) -> np.ndarray:
         """t_cool (MD steps) of each simulation index, shape (len(indices),) int64."""
@@ -142,7 +201,7 @@ class Spec:
 
 
 _TABLES = {"campaign": CampaignSpec, "system": SystemSpec, "init": InitSpec,
-           "protocol": ProtocolSpec, "minimize": MinimizeSpec}
+           "protocol": ProtocolSpec, "minimize": MinimizeSpec, "engine": EngineSpec}
 
 
 def load_spec(path: str | Path, workdir: str | None = None) -> Spec:

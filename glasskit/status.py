@@ -166,7 +166,7 @@ def training_lines(workdir) -> list[str]:
     lines = []
     states = all_states(workdir)
     if states:
-        counts = {s: sum(r.state == s for r in states) for s in ("done", "running", "interrupted", "failed")}
+        counts = {s: sum(r.state == s for r in states) for s in ("done", "running", "interrupted", "failed", "damaged")}
         lines += [f"train: {len(states)} run(s): " + ", ".join(f"{k} {v}" for k, v in counts.items())]
         lines += [f"  {r.state:<11} {r.run}  {r.detail}" for r in states]
     searches = all_searches(workdir)
@@ -183,13 +183,22 @@ def provenance(campaign: Campaign, stage: str) -> list[dict]:
             with h5py.File(path, "r", locking=False) as f:
                 a = f.attrs
                 key = (str(a.get("spec", "")), str(a.get("templates", "")), str(a.get("lammps_version", "")),
-                       str(a.get("glasskit_version", "")))
+                       str(a.get("glasskit_version", "")), str(a.get("engine", "")))
         except OSError:
             continue
-        entry = seen.setdefault(key, {"spec": key[0], "templates": json.loads(key[1] or "{}"),
-                                      "lammps_version": key[2], "glasskit_version": key[3], "shards": 0})
+        entry = seen.setdefault(key, {"spec": key[0], "templates": _json(key[1]),
+                                      "lammps_version": key[2], "glasskit_version": key[3],
+                                      "engine": _json(key[4]), "shards": 0})
         entry["shards"] += 1
     return list(seen.values())
+
+
+def _json(text: str) -> dict:
+    try:
+        obj = json.loads(text or "{}")
+    except ValueError:
+        return {"unreadable": text[:200]}
+    return obj if isinstance(obj, dict) else {"unreadable": text[:200]}
 
 
 def report(campaign: Campaign) -> dict:

@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import json
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +113,7 @@ def _write_campaign(campaign: Campaign, out: Path, tmp: Path, where: dict) -> No
         f.attrs["glasskit_file"] = "campaign"  # what collect may replace later
         f.attrs["spec"] = spec.text
         f.attrs["campaign"] = spec.campaign.name
+        f.attrs["engine"] = json.dumps(spec.engine_settings())
         f["sim/index"] = np.arange(S, dtype=np.int64)
         f["sim/t_cool"] = t_cool
         f["sim/seed"] = simulation_seeds(spec.campaign.seed, np.arange(S))

@@ -22,7 +22,7 @@ from .engine import lammps_class
 from .errors import GlasskitError
 from .executors import ArrayJob, get_executor
 from .log import logger
-from .render import SAFE_PATH, render
+from .render import render, safe_for_sbatch
 from .seeds import simulation_seeds
 from .bill import check_fits, estimate
 from .sharding import ShardPlan, plan as make_plan, stage_costs
@@ -49,12 +49,7 @@ def glasskit_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "glasskit"]
 
 
-def _safe_for_sbatch(path: Path, what: str) -> str:
-    text = str(path)
-    if not SAFE_PATH.match(text):
-        raise GlasskitError(f"{what} {text!r} contains characters that cannot go into an #SBATCH line",
-                            "use --workdir with only letters, digits and _ . / + -")
-    return text
+_safe_for_sbatch = safe_for_sbatch
 
 
 def _validate(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterProfile, ranks: int | None) -> int:
@@ -117,7 +112,9 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
                   ("time", profile.time), ("output", f"{log_dir}/%A_%a.out")]
     directives += [(k, v) for k, v in (("partition", profile.partition), ("account", profile.account)) if v]
     script = render("slurm/array.sbatch.j2", directives=directives, campaign=spec.campaign.name,
-                    submission=submission, modules=list(profile.modules), env=[],
+                    submission=submission, modules=list(profile.modules),
+                    # one thread per rank: each rank is one core's simulation (lj/cut/omp included)
+                    env=[("OMP_NUM_THREADS", "1")],
                     n_tasks=plan.n_tasks, ranks=ranks, sims=_short(sims),
                     launch=shlex.join(launch), command=shlex.join(command))
     first, data = plan.sims[0], campaign.workdir / "init.data"

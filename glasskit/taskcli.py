@@ -1,6 +1,7 @@
 """Entry of ``glasskit run``: rebuild the submission's plan and run this task."""
 from __future__ import annotations
 
+import os
 import re
 
 from .arrayspec import parse_array
@@ -20,6 +21,8 @@ def run_task(stage: str, spec_path: str, workdir: str | None, sims: str, n_tasks
         raise GlasskitError(f"--ranks {ranks}, --tasks {n_tasks}, --task {task} do not describe a plan",
                             "glasskit run is started by the sbatch script glasskit submit writes")
     campaign = Campaign.of(load_spec(spec_path, workdir))
+    # each rank is one core's simulation: an /omp pair style must not take every core per rank
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     indices = parse_array(sims).indices
     costs = stage_costs(campaign.spec, stage, indices) if balance == "cost" else None
     plan = ShardPlan(tuple(sorted(indices)), n_tasks, ranks, costs)

@@ -24,7 +24,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .campaign import Campaign
-from .shard import FAILED, RUNNING, frame_crc
+from .seeds import simulation_seeds
+from .shard import FAILED, MINIMIZE_SCALARS, RUNNING, SIMULATE_SCALARS, frame_crc
 
 REQUIRED = {
     "simulate": ("sim/index", "sim/done", "sim/state", "sim/t_cool", "frames/step", "frames/T",
@@ -149,6 +150,18 @@ def _check_shard(campaign, stage, f, path, rep, newest, incomplete) -> None:
     if not (done.shape == state.shape == (S,)) or f["sim/t_cool"].shape != (S,):
         rep.bad(path, "inconsistent /sim shapes")
         return
+    if index.min(initial=0) < 0 or index.max(initial=-1) >= spec.campaign.n_sims:
+        rep.bad(path, f"simulation indices outside the spec's 0-{spec.campaign.n_sims - 1}: written for another "
+                      "campaign; move it away")
+        return
+    if not np.array_equal(f["sim/t_cool"][...], spec.t_cool_of(index)):
+        rep.bad(path, "/sim/t_cool differs from the spec's [[campaign.runs]]: written for another campaign or "
+                      "spec; move it away and re-submit its simulations")
+        return
+    if "sim/seed" in f and not np.array_equal(f["sim/seed"][...], simulation_seeds(spec.campaign.seed, index)):
+        rep.bad(path, f"/sim/seed differs from the seeds of campaign.seed = {spec.campaign.seed}: written for "
+                      "another campaign; move it away and re-submit its simulations")
+        return
     init = campaign.workdir / "init.h5"
     init_types = _init_types(str(init), init.stat().st_mtime_ns if init.exists() else 0)
     if stage == "simulate" and init_types is not None and not np.array_equal(f["frames/type"][...], init_types):
@@ -187,7 +200,7 @@ def _check_simulate_row(f, row: int, n: int, spec, t_cool: int) -> str | None:
     for name in ("frames/pe", "frames/temp"):
         if name in f and not np.isfinite(f[name][row, :n]).all():
             return f"non-finite values in /{name}"
-    return _check_crc(f, row, n, ("frames/xs", "frames/x"), "frames/crc")
+    return _check_crc(f, row, n, ("frames/xs", "frames/x"), "frames/crc", SIMULATE_SCALARS)
 
 
 def _check_minimize_row(f, row: int, n: int) -> str | None:
@@ -196,18 +209,26 @@ def _check_minimize_row(f, row: int, n: int) -> str | None:
         return f"{int(isdone.sum())} of {n} frames minimized"
     if not np.isfinite(f["is/pe"][row, :n]).all():
         return "non-finite inherent-structure energies"
-    return _check_crc(f, row, n, ("is/xs",), "is/crc")
+    return _check_crc(f, row, n, ("is/xs",), "is/crc", MINIMIZE_SCALARS)
 
 
-def _check_crc(f, row: int, n: int, names, crc_name) -> str | None:
+def _check_crc(f, row: int, n: int, names, crc_name, scalar_names) -> str | None:
+    """Recompute each frame's CRC: coordinates, and (``crc_scheme`` 2) every per-frame number."""
     crc = f[crc_name][row, :n]
+    scheme = int(f.attrs.get("crc_scheme", 1))
+    missing = [name for name in scalar_names if scheme >= 2 and name not in f]
+    if missing:
+        return f"missing /{', /'.join(missing)} (its checksums cover them)"
+    scalars = (np.stack([f[name][row, :n].astype(np.float64) for name in scalar_names], axis=1)
+               if scheme >= 2 else np.zeros((n, 0)))
     for k in range(n):
         try:
             arrays = [f[name][row, k] for name in names]
         except OSError as exc:  # fletcher32 mismatch or unreadable chunk
             return f"frame {k}: data chunk unreadable ({_short(exc)})"
-        if frame_crc(*arrays) != int(crc[k]):
-            return f"frame {k}: checksum mismatch (corrupted data)"
+        if frame_crc(*arrays, scalars=scalars[k]) != int(crc[k]):
+            what = "coordinates or " + ", ".join(n.split("/")[1] for n in scalar_names) if scalars.shape[1] else "coordinates"
+            return f"frame {k}: checksum mismatch (corrupted {what})"
         if not all(np.isfinite(a).all() for a in arrays):
             return f"frame {k}: non-finite coordinates"
     return None

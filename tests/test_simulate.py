@@ -85,3 +85,46 @@ def test_one_task_writes_a_complete_shard(campaign):
         assert np.isnan(f["frames/xs"][2, 5]).all()
         assert "lammps_version" in f.attrs and "[campaign]" in f.attrs["spec"]
         assert f.attrs["pair_shift"] == np.False_
+
+
+def _forces(spec, data, engine) -> tuple[float, np.ndarray]:
+    """pe per particle and forces (N, 2) of the initial configuration after 50 MD steps."""
+    import dataclasses
+
+    from glasskit.engine import new_lammps
+    from glasskit.simulate import cool_input
+    lmp = new_lammps()
+    try:
+        lmp.commands_string(cool_input(dataclasses.replace(spec, engine=engine), data, 0, 99, 4000))
+        lmp.command("run 50")
+        n = int(lmp.extract_global("nlocal"))
+        order = np.argsort(np.asarray(lmp.numpy.extract_atom("id"))[:n])
+        return float(lmp.get_thermo("pe")), np.asarray(lmp.numpy.extract_atom("f"))[:n][order, :2].copy()
+    finally:
+        lmp.close()
+
+
+@pytest.mark.parametrize("settings", [dict(), dict(pair_style="lj/cut/omp"),
+                                      dict(pair_style="lj/cut/opt", skin=0.5, neigh_every=2, sort_every=0)])
+def test_engine_settings_compute_the_plain_forces(campaign, settings):
+    """Faster kernels and neighbour settings: the same pe and forces as the plain lj/cut input
+    after 50 steps of the same trajectory, to round-off (a wrong cutoff or pair table would be
+    off by far more than 1e-9)."""
+    from glasskit.spec import PLAIN_ENGINE, EngineSpec
+    spec = campaign.spec
+    data = ensure_initial(spec, campaign.workdir)
+    pe0, f0 = _forces(spec, data, PLAIN_ENGINE)
+    pe1, f1 = _forces(spec, data, EngineSpec(**settings))
+    assert abs(f0).max() > 1.0  # a hot liquid, not a trivial state
+    assert pe1 == pytest.approx(pe0, rel=1e-9, abs=1e-9)
+    assert np.allclose(f1, f0, rtol=1e-6, atol=1e-7)
+
+
+def test_shards_record_the_effective_engine_settings(campaign):
+    import json
+    run_task(campaign, plan(range(1), 1, 1), 0, "sub-eng", "simulate")
+    with h5py.File(campaign.shard_path("simulate", "sub-eng", 0)) as f:
+        recorded = json.loads(f.attrs["engine"])
+    assert recorded == campaign.spec.engine_settings()  # defaults included, not only what the toml says
+    assert recorded["engine"]["pair_style"] == campaign.spec.engine.pair_style
+    assert set(recorded["fire"]) == {"integrator", "dt", "tmax", "dtgrow", "delaystep", "abcfire"}

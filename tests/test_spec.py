@@ -94,3 +94,35 @@ def test_frames_per_ramp_must_divide_every_ramp(tmp_path, frames, words):
     with pytest.raises(GlasskitError) as err:
         load_spec(p)
     assert words in str(err.value)
+
+
+@pytest.mark.parametrize("extra, key", [
+    ("[engine]\npair_style = 'lj/cut\\nrun 1'", "engine.pair_style"),
+    ("[engine]\npair_style = 'lj/charmm/coul/long'", "engine.pair_style"),
+    ("[engine]\nskin = 0", "engine.skin"),
+    ("[engine]\nneigh_every = 0", "engine.neigh_every"),
+    ("[engine]\nsort_every = -1", "engine.sort_every"),
+    ("[engine]\nbogus = 1", "engine.bogus"),
+    ("[minimize]\nintegrator = 'rk4'", "minimize.integrator"),
+    ("[minimize]\ndt = 0.5", "minimize.dt"),
+    ("[minimize]\ntmax = 0.5", "minimize.tmax"),
+    ("[minimize]\ndtgrow = 0.9", "minimize.dtgrow"),
+])
+def test_engine_and_fire_settings_are_validated(tmp_path, extra, key):
+    p = tmp_path / "bad.toml"
+    p.write_text(_merge(extra))
+    with pytest.raises(GlasskitError) as err:
+        load_spec(p)
+    assert key in str(err.value)
+
+
+def test_plain_engine_is_one_setting_away(tmp_path):
+    """The authors' plain input is reachable from the spec: pair_style and FIRE keys."""
+    from glasskit.simulate import cool_input
+    from glasskit.minimize import minimize_input
+    p = tmp_path / "plain.toml"
+    p.write_text(_merge("[engine]\npair_style = 'lj/cut'\n\n[minimize]\ndt = 0.005\ntmax = 10.0"))
+    spec = load_spec(p)
+    text = cool_input(spec, "/x/init.data", 0, 1, 2000)
+    assert "pair_style lj/cut 2.5\n" in text and "package" not in text
+    assert "timestep 0.005\nmin_modify integrator eulerimplicit tmax 10.0" in minimize_input(spec, "/x/init.data")

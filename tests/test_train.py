@@ -82,6 +82,45 @@ def test_a_restarted_run_ends_as_an_uninterrupted_one(table, tmp_path, monkeypat
     assert [e["loss"] for e in resumed["epochs"]] == [e["loss"] for e in straight["epochs"]]
 
 
+def test_a_run_killed_during_its_final_scoring_resumes_to_the_same_result(table, tmp_path, monkeypatch):
+    """Killed after its last epoch's checkpoint, before metrics.json: the resumed run trains
+    nothing and scores the test set exactly as the uninterrupted run did (same windows)."""
+    cfg = cfg_of(epochs=2, dropout=0.3, windows=2)
+    for d in "ab":
+        (tmp_path / d).mkdir()
+    straight = train(tmp_path / "a", cfg, table, _parts(table, cfg), progress=False)
+    real = train_mod._finish
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed during final scoring")
+    monkeypatch.setattr(train_mod, "_finish", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "b", cfg, table, _parts(table, cfg), progress=False)
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    assert not (tmp_path / "b" / "metrics.json").exists()
+    monkeypatch.setattr(train_mod, "_finish", real)
+    epochs = {"n": 0}
+    real_epoch = train_mod._epoch
+
+    def count(*args, **kwargs):
+        epochs["n"] += 1
+        return real_epoch(*args, **kwargs)
+    monkeypatch.setattr(train_mod, "_epoch", count)
+    resumed = train(tmp_path / "b", cfg, table, _parts(table, cfg), progress=False)
+    assert epochs["n"] == 0  # nothing retrained
+    assert resumed["test"] == straight["test"] and resumed["val"] == straight["val"]
+    pa, pb = ((tmp_path / d / "predictions.csv").read_text() for d in "ab")
+    assert pa == pb
+
+
+def test_a_run_whose_loss_is_nan_fails_with_one_line_and_saves_nothing(table, tmp_path):
+    cfg = cfg_of(epochs=2, lr_max=1e300, lr_init=1e300, lr_final=1e300)
+    with pytest.raises(train_mod.GlasskitError, match="training diverged: the loss is (nan|inf) at epoch 1|non-finite scores"):
+        train(tmp_path, cfg, table, _parts(table, cfg), progress=False)
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "metrics.json").exists()
+    assert not (tmp_path / "best.pt").exists()
+
+
 def test_metrics_record_what_the_issue_asks(table, tmp_path):
     cfg = cfg_of(epochs=2)
     m = train(tmp_path, cfg, table, _parts(table, cfg), progress=False)

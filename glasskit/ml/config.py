@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GlasskitError
-from ..spec import build_table
+from ..spec import NAME_RE, build_table
 
 MODELS = ("cnn", "dmpnn")
 
@@ -154,6 +154,9 @@ def load_models(path: str | Path = "jobs/models.toml") -> Models:
     nets = {m: build_table(_SPECS[m], data.get(m, {}), src, m) for m in MODELS}
     presets = data.get("preset", {})
     for name, table in presets.items():  # a preset must itself resolve
+        if not NAME_RE.fullmatch(name):  # it names run directories: no "../", no newline
+            raise GlasskitError(f"{src}: preset name {name!r} must match [A-Za-z][A-Za-z0-9_.-]*",
+                                "rename the [preset.NAME] table: its name becomes part of run directory names")
         _apply(nets["dmpnn"], table, src, f"preset.{name}")
     search = {}
     for model, space in data.get("search", {}).items():

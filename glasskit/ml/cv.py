@@ -10,6 +10,8 @@ with each fold's AUC, accuracy and chosen hyperparameters, and mean +- sd over f
 """
 from __future__ import annotations
 
+import contextlib
+
 import csv
 import json
 from pathlib import Path
@@ -66,19 +68,21 @@ def _slurm_array(folds, inputs: Inputs, launcher: Launcher, cv_id: str) -> list[
     """Submit the folds as one submitit job array and wait for it."""
     launcher.check()
     tasks, dirs = [], []
-    for i, (fcfg, sp) in enumerate(folds):
-        run_dir = inputs.run_dir(fcfg, sp, f"{cv_id}-fold{i}-")
-        if runs.state(run_dir).state == "done":
-            continue
-        tasks.append(prepare(fcfg, inputs, launcher, run_dir, sp))
-        dirs.append(run_dir)
-    if not tasks:
-        return [0]
-    ex = launcher.executor(inputs.campaign.workdir / "cv" / cv_id / "submitit")
-    with ex.batch():
-        jobs = [ex.submit(t) for t in tasks]
-    for job, run_dir in zip(jobs, dirs):
-        runs.write_json(run_dir / "run.json", launcher.record(job))
+    with contextlib.ExitStack() as held:  # decide and record every fold under its run's lock
+        for i, (fcfg, sp) in enumerate(folds):
+            run_dir = inputs.run_dir(fcfg, sp, f"{cv_id}-fold{i}-")
+            held.enter_context(runs.Decision(run_dir))
+            if runs.state(run_dir).state in ("done", "running"):
+                continue
+            tasks.append(prepare(fcfg, inputs, launcher, run_dir, sp))
+            dirs.append(run_dir)
+        if not tasks:
+            return [0]
+        ex = launcher.executor(inputs.campaign.workdir / "cv" / cv_id / "submitit")
+        with ex.batch():
+            jobs = [ex.submit(t) for t in tasks]
+        for job, run_dir in zip(jobs, dirs):
+            runs.write_json(run_dir / "run.json", launcher.record(job))
     logger.info("Slurm job array %s: %d fold(s)", jobs[0].job_id.split("_")[0], len(jobs))
     return [finish(job, d) for job, d in zip(jobs, dirs)]
 

@@ -177,6 +177,8 @@ class Launcher:
                "host": socket.gethostname(), "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
         if self.kind == "slurm":
             rec.update(cluster=self.profile.name, slurm_conf=self.profile.slurm_conf)
+        else:  # the local job id is the PID of its process: with its start time, liveness is exact
+            rec["pid_start"] = runs.process_start(job.job_id)
         return rec
 
 

@@ -157,9 +157,12 @@ class Objective(Recorded):
         from .train import train
         cfg = with_values(RunConfig.from_dict(self.config), point)
         run_dir = self.run_dir(point)
-        done = runs.read_json(run_dir / "metrics.json")
-        if done:
-            return {**done, "run": run_dir.name}
+        if (run_dir / "metrics.json").exists():  # trained before: trusted only once validated
+            bad = runs.metrics_problem(run_dir / "metrics.json")
+            if bad:
+                raise GlasskitError(f"run {run_dir.name}: metrics.json {bad}",
+                                    f"move {run_dir} aside; the trial is then retrained")
+            return {**runs.read_json(run_dir / "metrics.json"), "run": run_dir.name}
         if self._table is None:
             self._table = load_samples(self.campaign_file, self.spec, cfg.dataset, self.datasets)
         parts = indices(self._table, self.splits)

@@ -43,24 +43,105 @@ def write_json(path: Path, obj: dict) -> None:
 
 
 def read_json(path: Path) -> dict:
+    """A JSON object from ``path``; {} if it is missing, unreadable or not an object."""
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        obj = json.loads(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
         return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def metrics_problem(path: Path) -> str | None:
+    """Why ``metrics.json`` at ``path`` cannot be trusted (None when it can): it must be a JSON
+    object whose ``test`` and ``val`` hold a finite AUC and accuracy in [0, 1] and a count n >= 1."""
+    import math
+    if not Path(path).is_file():
+        return "missing"
+    m = read_json(path)
+    if not m:
+        return "not a JSON object (truncated or overwritten)"
+    for part in ("test", "val"):
+        d = m.get(part)
+        if not isinstance(d, dict):
+            return f"no '{part}' scores"
+        for key in ("auc", "accuracy"):
+            v = d.get(key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 1:
+                return f"'{part}.{key}' = {v!r} is not a number in [0, 1]"
+        n = d.get("n")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            return f"'{part}.n' = {n!r} is not a sample count"
+    return None
 
 
 @dataclass(frozen=True)
 class RunState:
     run: str
-    state: str  # done | running | failed | interrupted | submitted
+    state: str  # done | running | failed | interrupted | submitted | damaged
     detail: str = ""
 
 
-def _local_alive(pid) -> bool:
+def process_start(pid) -> str:
+    """The kernel's start time of process ``pid`` ('' if none): a PID plus this names one process
+    (a PID alone is reused by unrelated processes after a reboot or a wrap)."""
     try:
-        return b"submitit" in Path(f"/proc/{int(pid)}/cmdline").read_bytes()
-    except (OSError, TypeError, ValueError):
-        return False
+        return Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, ValueError, TypeError, IndexError):
+        return ""
+
+
+def _local_alive(pid, start) -> bool:
+    """Whether the local job recorded as (``pid``, its ``start`` time) still runs."""
+    return bool(start) and process_start(pid) == str(start)
+
+
+WRITER_LOCK = ".writer.lock"
+
+
+class Decision:
+    """A blocking exclusive ``flock`` on ``models/.<run>.lock``, held by ``submit`` from reading a
+    run's state to recording its job in run.json: two identical submits at once decide one after
+    the other, and the second finds the first's job running."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir).parent / f".{Path(run_dir).name}.lock"
+        self.fd = -1
+
+    def __enter__(self):
+        import fcntl
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+class WriterLock:
+    """An exclusive, non-blocking ``flock`` on ``run_dir/.writer.lock`` (rank r: ``.writer.lock.r``)
+    held while a process trains the run, so one run directory never has two writers (two
+    identical submits, an orphaned search worker and its replacement). The kernel drops it when
+    the holder dies, even by kill -9."""
+
+    def __init__(self, run_dir: Path, rank: int = 0):
+        self.path = Path(run_dir) / (WRITER_LOCK + (f".{rank}" if rank else ""))
+        self.fd = -1
+
+    def __enter__(self):
+        import fcntl
+        from ..errors import GlasskitError
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise GlasskitError(f"run {self.path.parent.name} is being trained by another process right now",
+                                "wait for it to finish (glasskit status shows it); nothing was changed") from None
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # closing the descriptor drops the flock
 
 
 def _slurm_active(job_id: str, slurm_conf: str = "") -> bool | None:
@@ -76,18 +157,23 @@ def _slurm_active(job_id: str, slurm_conf: str = "") -> bool | None:
 def state(run_dir: Path) -> RunState:
     """The state of one run, from its files (and squeue / /proc for a live job)."""
     run_dir = Path(run_dir)
-    metrics = read_json(run_dir / "metrics.json")
-    if metrics:
-        t = metrics.get("test", {})
-        return RunState(run_dir.name, "done", f"test AUC {t.get('auc', float('nan')):.4f}, "
-                                              f"accuracy {t.get('accuracy', float('nan')):.4f}")
+    if (run_dir / "metrics.json").exists():
+        bad = metrics_problem(run_dir / "metrics.json")
+        if bad:
+            return RunState(run_dir.name, "damaged", f"{run_dir / 'metrics.json'}: {bad}; move the run aside "
+                                                     f"(mv {run_dir} {run_dir}.damaged) and re-submit to redo it")
+        t = read_json(run_dir / "metrics.json")["test"]
+        return RunState(run_dir.name, "done", f"test AUC {t['auc']:.4f}, accuracy {t['accuracy']:.4f}")
     rec = read_json(run_dir / "run.json")
-    epochs_csv = run_dir / "epochs.csv"
-    epochs = len(epochs_csv.read_text().splitlines()) - 1 if epochs_csv.is_file() else 0
-    total = read_json(run_dir / "config.json").get("config", {}).get("train", {}).get("epochs", "?")
+    try:
+        epochs = max(0, len((run_dir / "epochs.csv").read_text().splitlines()) - 1)
+    except (OSError, UnicodeDecodeError):
+        epochs = 0
+    cfg = read_json(run_dir / "config.json").get("config")
+    total = (cfg.get("train") or {}).get("epochs", "?") if isinstance(cfg, dict) else "?"
     progress = f"epoch {epochs} of {total}"
     if rec.get("executor") == "local" and rec.get("host") == socket.gethostname() \
-            and _local_alive(rec.get("job_id")):
+            and _local_alive(rec.get("job_id"), rec.get("pid_start")):
         return RunState(run_dir.name, "running", progress)
     if rec.get("executor") == "slurm" and not rec.get("ended") and _slurm_active(rec.get("job_id", ""),
                                                                                   rec.get("slurm_conf", "")):

@@ -130,12 +130,7 @@ def run(s: Search) -> dict:
     return summarize(s)
 
 
-def _start_time(pid) -> str:
-    """The kernel's start time of process ``pid`` ('' if none): a PID plus this names one process."""
-    try:
-        return Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, ValueError, TypeError, IndexError):
-        return ""
+_start_time = runs.process_start
 
 
 def driver_alive(st: dict) -> bool:

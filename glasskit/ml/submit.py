@@ -70,32 +70,45 @@ def submit_train(cfg: RunConfig, inputs: Inputs, launcher: Launcher, dry_run: bo
     for; Slurm runs only with ``wait_for_it``."""
     run_dir = inputs.run_dir(cfg, splits, prefix)
     rid = run_dir.name
-    st = runs.state(run_dir)
-    if st.state == "done":
-        logger.info("run %s is already done (%s): nothing to submit", rid, st.detail)
-        return 0, run_dir
-    if st.state == "running":
-        logger.info("run %s is already running (%s): not started twice", rid, st.detail)
-        return 0, run_dir
-    if splits is None:
-        check_dataset(inputs, cfg)
     if dry_run:
-        out(f"# run {rid} -> {run_dir}")
-        out(config_json(cfg))
-        out(launcher.preview(run_dir / "submitit"))
-        logger.info("dry run: nothing written, nothing submitted")
-        return 0, run_dir
-    launcher.check()
-    task = prepare(cfg, inputs, launcher, run_dir, splits)
-    if st.state == "interrupted":
-        logger.info("run %s resumes: %s", rid, st.detail)
-    job = launcher.executor(run_dir / "submitit").submit(task)
-    runs.write_json(run_dir / "run.json", launcher.record(job))
+        return _dry_run(cfg, inputs, launcher, run_dir, splits, out), run_dir
+    with runs.Decision(run_dir):  # decide and record under one lock: never two writers
+        st = runs.state(run_dir)
+        if st.state == "done":
+            logger.info("run %s is already done (%s): nothing to submit", rid, st.detail)
+            return 0, run_dir
+        if st.state == "running":
+            logger.info("run %s is already running (%s): not started twice", rid, st.detail)
+            return 0, run_dir
+        if st.state == "damaged":
+            raise GlasskitError(f"run {rid} is damaged: {st.detail.split('; ')[0]}", st.detail.split("; ", 1)[1])
+        if splits is None:
+            check_dataset(inputs, cfg)
+        launcher.check()
+        task = prepare(cfg, inputs, launcher, run_dir, splits)
+        if st.state == "interrupted":
+            logger.info("run %s resumes: %s", rid, st.detail)
+        job = launcher.executor(run_dir / "submitit").submit(task)
+        runs.write_json(run_dir / "run.json", launcher.record(job))
     logger.info("%s job %s: run %s, %d process(es); logs in %s", launcher.kind, job.job_id, rid,
                 launcher.tasks, run_dir / "submitit")
     if launcher.kind == "slurm" and not wait_for_it:
         return 0, run_dir
     return finish(job, run_dir), run_dir
+
+
+def _dry_run(cfg, inputs, launcher, run_dir: Path, splits, out) -> int:
+    st = runs.state(run_dir)
+    if st.state in ("done", "running"):
+        logger.info("run %s is already %s (%s): nothing would be submitted", run_dir.name, st.state, st.detail)
+        return 0
+    if splits is None:
+        check_dataset(inputs, cfg)
+    out(f"# run {run_dir.name} -> {run_dir}")
+    out(config_json(cfg))
+    out(launcher.preview(run_dir / "submitit"))
+    logger.info("dry run: nothing written, nothing submitted")
+    return 0
 
 
 def finish(job, run_dir: Path) -> int:
@@ -152,6 +165,9 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
     if search is not None and tasks != 1:
         raise GlasskitError("--tasks is for train and cv runs", "a search runs each trial in one worker process")
     launcher = Launcher.of(executor, tasks, load_cluster(cluster))
+    if launcher.kind == "slurm":  # the run, search and CV folders go into submitit's #SBATCH lines
+        from ..render import safe_for_sbatch
+        safe_for_sbatch(inputs.campaign.workdir, "work directory")
     check_batch(cfg, tasks)
     if stage == "train":
         return submit_train(cfg, inputs, launcher, dry_run, wait, out=out)[0]

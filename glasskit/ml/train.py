@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from ..errors import GlasskitError
 from ..log import logger
 from .config import RunConfig
 from .samples import SampleTable, make_set
@@ -98,7 +99,6 @@ def optimizer(model, cfg: RunConfig) -> torch.optim.Adam:
 def loader(cfg: RunConfig, dataset, dist: Dist, shuffle: bool) -> DataLoader:
     """A loader of ``batch / world`` samples per rank over a seeded DistributedSampler."""
     if cfg.batch % dist.world:
-        from ..errors import GlasskitError
         raise GlasskitError(f"batch {cfg.batch} does not divide over {dist.world} DDP processes",
                             "the batch is global: choose a batch divisible by --tasks")
     per_rank = cfg.batch // dist.world
@@ -180,6 +180,12 @@ def train(run_dir: Path, cfg: RunConfig, table: SampleTable, splits: dict[str, n
     every other rank alike; a learning curve scores the model there, in eval mode)."""
     dist = dist or Dist()
     run_dir = Path(run_dir)
+    from .runs import WriterLock
+    with WriterLock(run_dir, dist.rank):
+        return _train(run_dir, cfg, table, splits, dist, progress, on_epoch)
+
+
+def _train(run_dir, cfg, table, splits, dist, progress, on_epoch) -> dict:
     torch.manual_seed(cfg.train.seed)  # same initial weights on every rank
     model = build_model(cfg).to(dist.device)
     n_params = sum(p.numel() for p in model.parameters())
@@ -257,6 +263,7 @@ def _epoch(net, model, cfg, loaders, sets, opt, sched, epoch, dist, table, progr
         torch.distributed.all_reduce(totals)
     ids, scores = predict(net, cfg, loaders["val"], dist)
     val = score(table, ids, scores)
+    _check_finite(float(totals[0]), scores, f"epoch {epoch + 1}")
     row = {"epoch": epoch + 1, "loss": float(totals[0] / max(1, totals[1])), "val_auc": val["auc"],
            "val_accuracy": val["accuracy"], "val_loss": val["loss"], "lr": opt.param_groups[0]["lr"], "seconds": seconds,
            "samples_per_s": float(totals[1]) / seconds if seconds else float("nan")}
@@ -272,13 +279,34 @@ def _write_epochs(run_dir: Path, history: list[dict]) -> None:
     _atomic_text(run_dir / "epochs.csv", "\n".join(lines) + "\n")
 
 
+def _check_finite(loss_sum: float, scores: np.ndarray, where: str) -> None:
+    """A non-finite training loss or prediction fails the run (on every rank alike: the loss is
+    the all-reduced sum, the scores are gathered) before anything of it is saved."""
+    if not math.isfinite(loss_sum):
+        raise GlasskitError(f"training diverged: the loss is {loss_sum} at {where}",
+                            "these settings cannot train: lower the learning rate (--hp lr=...) or use "
+                            "another preset; a run with other settings is a new run")
+    if not np.isfinite(scores).all():
+        raise GlasskitError(f"the model predicts non-finite scores at {where} "
+                            f"({int((~np.isfinite(scores)).sum())} of {len(scores)})",
+                            "these settings cannot train: lower the learning rate (--hp lr=...)")
+
+
 def _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params) -> dict:
     # every rank passed the barrier after rank 0 wrote best.pt
     model.load_state_dict(torch.load(run_dir / BEST, map_location=dist.device, weights_only=True))
+    # the windows of the last epoch, as an uninterrupted run has them (a run resumed after its
+    # last epoch never ran _epoch in this process)
+    for k in ("val", "test"):
+        loaders[k].dataset.set_epoch(max(0, state["epoch"] - 1))
     t0 = time.perf_counter()
     ids, scores = predict(model, cfg, loaders["test"], dist)
     infer_s = time.perf_counter() - t0
+    _check_finite(0.0, scores, "the final test scoring")
     test = score(table, ids, scores)
+    if not math.isfinite(test["auc"]):
+        raise GlasskitError(f"the test split's AUC is NaN (undefined): its {test['n']} sample(s) are all of one class",
+                            "use more simulations per class or another split seed (--hp seed=...)")
     val_ids, val_scores = predict(model, cfg, loaders["val"], dist)
     hist = state["history"]
     train_s = sum(h["seconds"] for h in hist)

@@ -1,0 +1,123 @@
+"""The learning half as a hostile user finds it: names that would reach an #SBATCH line or leave
+the campaign, run states that must be earned (liveness, damaged files), one writer per run."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from glasskit.campaign import Campaign  # noqa: E402
+from glasskit.errors import GlasskitError  # noqa: E402
+from glasskit.ml import runs  # noqa: E402
+from glasskit.render import lmp_path, safe_for_sbatch  # noqa: E402
+from glasskit.spec import load_spec  # noqa: E402
+
+from conftest import ROOT, glasskit  # noqa: E402
+
+
+@pytest.mark.parametrize("path", ["/tmp/x\n", "/tmp/a\nrm -rf ~", "/tmp/a b", "/tmp/$(id)"])
+def test_a_path_with_a_newline_or_shell_characters_is_refused_for_sbatch_and_lammps(path):
+    with pytest.raises(GlasskitError, match="#SBATCH"):
+        safe_for_sbatch(path, "work directory")
+    with pytest.raises(GlasskitError, match="LAMMPS input"):
+        lmp_path(path)
+
+
+def test_a_workdir_with_a_newline_never_reaches_submitits_sbatch_script(ml_campaign, tmp_path):
+    bad = str(tmp_path / "w\n#SBATCH --wrap=touch pwned")
+    proc = glasskit("submit", "train", "--model", "dmpnn", "--dataset", "1", "--spec", ml_campaign,
+                    "--workdir", bad, "--executor", "slurm", "--dry-run")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("glasskit: error: ")
+    assert "#SBATCH line" in proc.stderr and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["../../evil", "a/b", "x\ny", ".hidden"])
+def test_a_preset_name_that_would_leave_the_models_folder_is_refused(ml_campaign, tmp_path, name):
+    models = tmp_path / "models.toml"
+    models.write_text((ROOT / "jobs/models.toml").read_text() + f'\n[preset.{json.dumps(name)}]\nk = 2\n')
+    proc = glasskit("submit", "train", "--model", "dmpnn", "--dataset", "1", "--spec", ml_campaign,
+                    "--models", models, "--preset", name, "--executor", "local")
+    assert proc.returncode == 2 and "preset name" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "evil").exists()
+
+
+def _run_dir(tmp_path, **files) -> Path:
+    d = tmp_path / "models" / "dmpnn-d1-default-0123abcd"
+    d.mkdir(parents=True)
+    for name, text in files.items():
+        (d / name.replace("_", ".")).write_text(text)
+    return d
+
+
+def test_a_run_is_running_only_while_its_own_process_lives(tmp_path):
+    """A PID that now belongs to another process (here: this test's) is not the run's job."""
+    import socket
+    rec = {"executor": "local", "job_id": str(os.getpid()), "host": socket.gethostname()}
+    d = _run_dir(tmp_path, run_json=json.dumps(rec))
+    assert runs.state(d).state != "running"  # an old record without a start time: not trusted
+    (d / "run.json").write_text(json.dumps({**rec, "pid_start": "1"}))  # another process's start time
+    assert runs.state(d).state != "running"
+    (d / "run.json").write_text(json.dumps({**rec, "pid_start": runs.process_start(os.getpid())}))
+    assert runs.state(d).state == "running"
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"test": {"auc": 0.9', "not a JSON object"),
+    ("[1, 2, 3]", "not a JSON object"),
+    ('{"test": {"auc": "high", "accuracy": 1, "n": 3}, "val": {"auc": 1, "accuracy": 1, "n": 3}}', "test.auc"),
+    ('{"test": {"auc": NaN, "accuracy": 1, "n": 3}, "val": {"auc": 1, "accuracy": 1, "n": 3}}', "test.auc"),
+    ('{"test": {"auc": 7, "accuracy": 1, "n": 3}, "val": {"auc": 1, "accuracy": 1, "n": 3}}', "test.auc"),
+    ('{"test": {"auc": 1, "accuracy": 1, "n": 1e12}, "val": {"auc": 1, "accuracy": 1, "n": 3}}', "test.n"),
+    ('{"test": {"auc": 1, "accuracy": 1, "n": 3}}', "no 'val'"),
+])
+def test_a_damaged_metrics_file_is_reported_not_trusted(tmp_path, text, words):
+    d = _run_dir(tmp_path, metrics_json=text)
+    st = runs.state(d)
+    assert st.state == "damaged" and words in st.detail and f"mv {d} {d}.damaged" in st.detail
+    good = _run_dir(tmp_path / "ok", metrics_json=json.dumps(
+        {"test": {"auc": 0.75, "accuracy": 0.5, "n": 4}, "val": {"auc": 1.0, "accuracy": 1.0, "n": 4}}))
+    assert runs.state(good).state == "done" and "0.7500" in runs.state(good).detail
+    assert [s.state for s in runs.all_states(tmp_path / "ok")] == ["done"]
+
+
+def test_status_reports_a_damaged_run_and_goes_on(ml_campaign):
+    models = Campaign.of(load_spec(ml_campaign)).workdir / "models"
+    bad = models / "dmpnn-d1-default-deadbeef"
+    bad.mkdir(parents=True, exist_ok=True)
+    (bad / "metrics.json").write_text('{"test": ')
+    (bad / "config.json").write_text("\x00\x01")
+    try:
+        proc = glasskit("status", "--spec", ml_campaign)
+        assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr
+        assert "damaged" in proc.stdout + proc.stderr and "deadbeef" in proc.stdout + proc.stderr
+    finally:
+        for p in bad.iterdir():
+            p.unlink()
+        bad.rmdir()
+
+
+def test_one_run_directory_never_has_two_writers(tmp_path):
+    """While one process holds a run's writer lock, a second trainer of the same run is refused
+    with one line; the lock dies with its holder (kill -9 included)."""
+    d = tmp_path / "run"
+    d.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, %r)\n"
+        "from glasskit.ml.runs import WriterLock\n"
+        "with WriterLock(%r):\n    print('held', flush=True); time.sleep(60)\n") % (str(ROOT), str(d))],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(GlasskitError, match="being trained by another process"):
+            with runs.WriterLock(d):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with runs.WriterLock(d):  # the killed holder's lock is gone
+        pass
