@@ -121,3 +121,73 @@ def test_one_run_directory_never_has_two_writers(tmp_path):
         holder.wait()
     with runs.WriterLock(d):  # the killed holder's lock is gone
         pass
+
+
+def _trained(table, tmp_path, name="run"):
+    from test_train import _parts, cfg_of
+    from glasskit.ml.train import train
+    cfg = cfg_of(epochs=2)
+    d = tmp_path / name
+    d.mkdir()
+    return cfg, d, train(d, cfg, table, _parts(table, cfg), progress=False)
+
+
+@pytest.fixture(scope="module")
+def table(ml_campaign):
+    from glasskit.ml.samples import load_samples
+    c = Campaign.of(load_spec(ml_campaign))
+    return load_samples(c.workdir / "campaign.h5", ml_campaign, 1, ROOT / "jobs/datasets.toml")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign", "epoch"])
+def test_a_damaged_checkpoint_is_one_line_naming_it_and_the_repair(table, tmp_path, damage):
+    from test_train import _parts
+    from glasskit.ml.train import train
+    cfg, d, _ = _trained(table, tmp_path)
+    (d / "metrics.json").unlink()  # as if killed before the end: the next train resumes
+    ck = d / "checkpoint.pt"
+    if damage == "truncate":
+        ck.write_bytes(ck.read_bytes()[:200])
+    elif damage == "garbage":
+        ck.write_bytes(os.urandom(4096))
+    elif damage == "foreign":
+        torch.save({"model": {"w": torch.zeros(3)}, "optimizer": {}, "scheduler": {}}, ck)
+    else:
+        saved = torch.load(ck, weights_only=True)
+        torch.save({**saved, "epoch": 10**9}, ck)
+    with pytest.raises(GlasskitError) as err:
+        train(d, cfg, table, _parts(table, cfg), progress=False)
+    assert str(ck) in err.value.problem and "damaged" in err.value.problem
+    assert f"mv {d} {d}.damaged" in err.value.fix
+    assert not (d / "metrics.json").exists()
+
+
+def test_a_damaged_best_pt_makes_the_analysis_refuse_that_run_with_one_line(table, tmp_path, ml_campaign):
+    from glasskit.ml.inference import load_run
+    cfg, d, _ = _trained(table, tmp_path)
+    c = Campaign.of(load_spec(ml_campaign))
+    runs.write_json(d / "config.json", {"config": cfg.as_dict(), "campaign": str(c.workdir / "campaign.h5"),
+                                        "spec": str(ml_campaign), "datasets": str(ROOT / "jobs/datasets.toml"),
+                                        "splits": None})
+    assert load_run(d).cfg.model == cfg.model
+    (d / "best.pt").write_bytes(b"\x80\x04not a state dict")
+    with pytest.raises(GlasskitError, match="best.pt is damaged"):
+        load_run(d)
+    proc = subprocess.run([sys.executable, str(ROOT / "analysis/attention.py"), str(d)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "best.pt is damaged" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_cnn_whose_geometry_does_not_fit_the_image_fails_before_any_run_exists(table, ml_campaign):
+    from glasskit.ml.config import load_models, resolve
+    from glasskit.ml.train import check_input
+    cnn = lambda **hp: resolve(load_models(ROOT / "jobs/models.toml"), "cnn", 1, None, {"workers": 0, **hp})  # noqa: E731
+    with pytest.raises(GlasskitError, match="do not fit the input"):
+        check_input(cnn(image_px=32, conv1=[40, 6]), table)
+    check_input(cnn(image_px=64), table)  # a geometry that fits passes
+    before = sorted((Campaign.of(load_spec(ml_campaign)).workdir / "models").glob("*"))
+    models = ROOT / "jobs/models.toml"
+    proc = glasskit("submit", "train", "--model", "cnn", "--dataset", "1", "--spec", ml_campaign, "--models", models,
+                    "--hp", "image_px=32", "--hp", "conv2=[40, 16]", "--executor", "local")
+    assert proc.returncode == 2 and "do not fit the input" in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted((Campaign.of(load_spec(ml_campaign)).workdir / "models").glob("*")) == before

@@ -18,7 +18,7 @@ from . import runs
 from .config import RunConfig
 from .featurize import draw_origin, featurize, to_data
 from .samples import ImageSet, SampleTable, load_samples, pixel_scale
-from .train import build_model
+from .train import build_model, load_weights
 
 
 @dataclass
@@ -44,9 +44,13 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     if not meta or not (run_dir / "best.pt").is_file():
         raise GlasskitError(f"{run_dir} is not a trained run (config.json and best.pt are needed)",
                             "pass a directory under runs/<campaign>/models/ whose status is done")
-    cfg = RunConfig.from_dict(meta["config"])
+    try:
+        cfg = RunConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError, GlasskitError) as exc:
+        raise GlasskitError(f"{run_dir / 'config.json'} is damaged ({type(exc).__name__}: {exc})",
+                            f"move the run aside (mv {run_dir} {run_dir}.damaged)") from None
     model = build_model(cfg)
-    model.load_state_dict(torch.load(run_dir / "best.pt", map_location=device, weights_only=True))
+    load_weights(run_dir / "best.pt", model, device)
     return LoadedRun(run_dir, cfg, model.to(device).eval(), meta)
 
 

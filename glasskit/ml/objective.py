@@ -153,8 +153,8 @@ class Objective(Recorded):
         """The metrics of the run of this point (trained now, or read back if already done)."""
         import torch
         from .config import RunConfig, with_values
-        from .samples import indices, load_samples, make_set
-        from .train import train
+        from .samples import indices, load_samples
+        from .train import check_input, train
         cfg = with_values(RunConfig.from_dict(self.config), point)
         run_dir = self.run_dir(point)
         if (run_dir / "metrics.json").exists():  # trained before: trusted only once validated
@@ -166,7 +166,7 @@ class Objective(Recorded):
         if self._table is None:
             self._table = load_samples(self.campaign_file, self.spec, cfg.dataset, self.datasets)
         parts = indices(self._table, self.splits)
-        make_set(cfg, self._table, parts["train"][:1])[0]  # a point that cannot make an input fails here
+        check_input(cfg, self._table)  # a point whose model cannot take the input fails here, before its run exists
         run_dir.mkdir(parents=True, exist_ok=True)
         runs.write_json(run_dir / "config.json", {"config": cfg.as_dict(), "campaign": self.campaign_file,
                                                   "spec": self.spec, "datasets": self.datasets,

@@ -44,10 +44,11 @@ def check_dataset(inputs: Inputs, cfg: RunConfig):
     """Load the dataset's samples once and check, before anything is submitted, that both classes
     exist, that the configured split can be drawn and that one sample makes a model input (a
     window too small for k neighbours fails here, not inside a job). Returns the table."""
-    from .samples import load_samples, make_set, split
+    from .samples import load_samples, split
+    from .train import check_input
     table = load_samples(inputs.campaign_file, inputs.spec_path, cfg.dataset, inputs.datasets)
     split(table, cfg.train.split, cfg.train.seed, cfg.train.group_by)
-    make_set(cfg, table, [0])[0]
+    check_input(cfg, table)
     return table
 
 
@@ -72,19 +73,15 @@ def submit_train(cfg: RunConfig, inputs: Inputs, launcher: Launcher, dry_run: bo
     rid = run_dir.name
     if dry_run:
         return _dry_run(cfg, inputs, launcher, run_dir, splits, out), run_dir
+    if _settled(runs.state(run_dir)):
+        return 0, run_dir
+    if splits is None:
+        check_dataset(inputs, cfg)  # every check before anything is written
+    launcher.check()
     with runs.Decision(run_dir):  # decide and record under one lock: never two writers
         st = runs.state(run_dir)
-        if st.state == "done":
-            logger.info("run %s is already done (%s): nothing to submit", rid, st.detail)
+        if _settled(st):  # another submit got here first
             return 0, run_dir
-        if st.state == "running":
-            logger.info("run %s is already running (%s): not started twice", rid, st.detail)
-            return 0, run_dir
-        if st.state == "damaged":
-            raise GlasskitError(f"run {rid} is damaged: {st.detail.split('; ')[0]}", st.detail.split("; ", 1)[1])
-        if splits is None:
-            check_dataset(inputs, cfg)
-        launcher.check()
         task = prepare(cfg, inputs, launcher, run_dir, splits)
         if st.state == "interrupted":
             logger.info("run %s resumes: %s", rid, st.detail)
@@ -95,6 +92,19 @@ def submit_train(cfg: RunConfig, inputs: Inputs, launcher: Launcher, dry_run: bo
     if launcher.kind == "slurm" and not wait_for_it:
         return 0, run_dir
     return finish(job, run_dir), run_dir
+
+
+def _settled(st: runs.RunState) -> bool:
+    """True when a run needs no job (done, or running already); a damaged run is refused."""
+    if st.state == "done":
+        logger.info("run %s is already done (%s): nothing to submit", st.run, st.detail)
+        return True
+    if st.state == "running":
+        logger.info("run %s is already running (%s): not started twice", st.run, st.detail)
+        return True
+    if st.state == "damaged":
+        raise GlasskitError(f"run {st.run} is damaged: {st.detail.split('; ')[0]}", st.detail.split("; ", 1)[1])
+    return False
 
 
 def _dry_run(cfg, inputs, launcher, run_dir: Path, splits, out) -> int:

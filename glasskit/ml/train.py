@@ -19,6 +19,7 @@ from (seed, epoch, sample).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -126,6 +127,25 @@ def forward(model, cfg: RunConfig, batch, device):
     return torch.softmax(logits, dim=1)[:, 0], loss, ids, x.size(0)
 
 
+def check_input(cfg: RunConfig, table: SampleTable) -> None:
+    """One forward pass of a fresh model on one sample, before any run directory or job exists:
+    a window too small for k neighbours, or a CNN whose convolutions and pools do not fit the
+    image, is one :class:`GlasskitError` here instead of a traceback inside the job."""
+    what = f"the {cfg.model} settings ({cfg.preset or 'default'} with the given --hp)"
+    try:
+        data = make_set(cfg, table, [0])
+        one = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, batch=1),
+                                  train=dataclasses.replace(cfg.train, workers=0))  # errors in this process
+        batch = next(iter(loader(one, data, Dist(), shuffle=False)))
+        with torch.no_grad():
+            forward(build_model(cfg).eval(), cfg, batch, torch.device("cpu"))
+    except GlasskitError:
+        raise
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise GlasskitError(f"{what} do not fit the input: {str(exc).splitlines()[0][:200]}",
+                            "change the geometry (cnn: conv/pool sizes against the image; dmpnn: l_win against k)") from None
+
+
 def _gather(dist: Dist, ids: list, scores: list) -> tuple[np.ndarray, np.ndarray]:
     """All ranks' (sample id, score) pairs, de-duplicated (the sampler pads the last batch)."""
     pairs = (torch.cat(ids).cpu().numpy(), torch.cat(scores).float().cpu().numpy()) if ids else \
@@ -201,11 +221,7 @@ def _train(run_dir, cfg, table, splits, dist, progress, on_epoch) -> dict:
     state = {"epoch": 0, "history": [], "best_epoch": -1, "best_auc": -math.inf, "best_loss": math.inf}
     ck = run_dir / CHECKPOINT
     if ck.is_file():
-        saved = torch.load(ck, map_location=dist.device, weights_only=True)
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        state = {k: saved.get(k, v) for k, v in state.items()}
+        state = _resume(ck, model, opt, sched, state, cfg, dist.device)
         if dist.main:
             logger.info("resuming %s after epoch %d of %d", run_dir.name, state["epoch"], cfg.train.epochs)
     for epoch in range(state["epoch"], cfg.train.epochs):
@@ -228,6 +244,48 @@ def _train(run_dir, cfg, table, splits, dist, progress, on_epoch) -> dict:
         if dist.world > 1:
             torch.distributed.barrier()
     return _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params)
+
+
+def damaged(path: Path, why: str) -> GlasskitError:
+    """The one-line error for a run file that cannot be trusted, with the repair."""
+    run_dir = path.parent
+    return GlasskitError(f"{path} is damaged ({why})",
+                         f"move the run aside (mv {run_dir} {run_dir}.damaged) and re-submit to train it anew")
+
+
+def load_weights(path: Path, model: torch.nn.Module, device) -> None:
+    """Load a state dict saved by :func:`train` into ``model``; a truncated, foreign or
+    mismatched file is one :class:`GlasskitError` naming it (never a traceback)."""
+    try:
+        weights = torch.load(path, map_location=device, weights_only=True)
+        model.load_state_dict(weights)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, pickle errors, KeyError...
+        raise damaged(Path(path), f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
+    if not all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point()):
+        raise damaged(Path(path), "non-finite weights")
+
+
+def _resume(ck: Path, model, opt, sched, state: dict, cfg: RunConfig, device) -> dict:
+    """Model, optimizer and scheduler from ``checkpoint.pt``, and the training state, validated:
+    the epoch within the run's, a history of that many epochs, a best epoch inside it."""
+    try:
+        saved = torch.load(ck, map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+    except Exception as exc:  # noqa: BLE001 - see load_weights
+        raise damaged(ck, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
+    new = {k: saved.get(k, v) for k, v in state.items()}
+    epoch, hist, best = new["epoch"], new["history"], new["best_epoch"]
+    if not (isinstance(epoch, int) and 0 <= epoch <= cfg.train.epochs):
+        raise damaged(ck, f"epoch {epoch!r} is not in 0..{cfg.train.epochs}")
+    if not (isinstance(hist, list) and len(hist) == epoch and all(isinstance(h, dict) for h in hist)):
+        raise damaged(ck, f"its history does not hold {epoch} epochs")
+    if not (isinstance(best, int) and -1 <= best < max(epoch, 0) and (best >= 0) == (epoch > 0)):
+        raise damaged(ck, f"best epoch {best!r} is not one of its {epoch} epochs")
+    if epoch and not (ck.parent / BEST).is_file():
+        raise damaged(ck, f"{BEST} of its best epoch is missing")
+    return new
 
 
 def _better(row: dict, state: dict) -> bool:
@@ -294,7 +352,7 @@ def _check_finite(loss_sum: float, scores: np.ndarray, where: str) -> None:
 
 def _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params) -> dict:
     # every rank passed the barrier after rank 0 wrote best.pt
-    model.load_state_dict(torch.load(run_dir / BEST, map_location=dist.device, weights_only=True))
+    load_weights(run_dir / BEST, model, dist.device)
     # the windows of the last epoch, as an uninterrupted run has them (a run resumed after its
     # last epoch never ran _epoch in this process)
     for k in ("val", "test"):
