@@ -124,7 +124,8 @@ def ramp_frames(spec, data, n: int) -> list[tuple[float, np.ndarray]]:
         return list(zip(z["T"].tolist(), z["x"]))
     spec = dataclasses.replace(spec, protocol=dataclasses.replace(spec.protocol, frames=4 * n, dump_every=0))
     frames = list(CoolingRun(spec, data).frames(0, 12345, FAST))
-    pick = frames[n::n][: n - 1] + [frames[-1]]
+    step = len(frames) // n
+    pick = frames[step - 1::step][:n]  # k = 4, 8, ..., 4n: the last is the T = 0.05 glass
     T, x = np.array([f.T for f in pick]), np.array([f.snap.x.astype(float) for f in pick])
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache.with_suffix(".tmp.npz"), T=T, x=x)

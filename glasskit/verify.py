@@ -56,6 +56,7 @@ def verify(campaign: Campaign, stages=("simulate", "minimize")) -> Report:
     rep = Report()
     _check_init(campaign, rep)
     for stage in stages:
+        _check_submission_dirs(campaign, stage, rep)
         paths = campaign.shards(stage)
         newest: dict[int, tuple[Path, str | None]] = {}  # sim -> (shard, error) of its newest done copy
         incomplete: list[tuple[Path, int, int]] = []
@@ -82,6 +83,19 @@ def verify(campaign: Campaign, stages=("simulate", "minimize")) -> Report:
                 bad.add(sim)
     _check_campaign_file(campaign, rep)
     return rep
+
+
+def _check_submission_dirs(campaign: Campaign, stage: str, rep: Report) -> None:
+    """Every entry of shards/<stage>/ must be a submission directory: a file or link in its place
+    hides that submission's shards from every command."""
+    base = campaign.workdir / "shards" / stage
+    if base.is_symlink() or (base.exists() and not base.is_dir()):
+        rep.bad(base, f"not a directory: glasskit keeps the {stage} shards here; move it away")
+        return
+    for entry in sorted(base.iterdir()) if base.is_dir() else ():
+        if not entry.is_dir() or entry.is_symlink():
+            rep.bad(entry, f"not a submission directory (a {'link' if entry.is_symlink() else 'file'} where "
+                           f"glasskit keeps a submission's {stage} shards): move it away and re-submit")
 
 
 def _check_init(campaign: Campaign, rep: Report) -> None:
