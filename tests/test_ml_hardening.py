@@ -191,3 +191,30 @@ def test_a_cnn_whose_geometry_does_not_fit_the_image_fails_before_any_run_exists
                     "--hp", "image_px=32", "--hp", "conv2=[40, 16]", "--executor", "local")
     assert proc.returncode == 2 and "do not fit the input" in proc.stderr and "Traceback" not in proc.stderr
     assert sorted((Campaign.of(load_spec(ml_campaign)).workdir / "models").glob("*")) == before
+
+
+def test_a_run_id_covers_the_dataset_definition_and_the_campaigns_data(ml_campaign, tmp_path):
+    """A redefined dataset, or a campaign with other simulations done, is another run: never
+    "already done" with the old result. A changed comment in the spec is the same run."""
+    import h5py
+
+    from test_train import cfg_of
+    from glasskit.ml.submit import Inputs
+    c = Campaign.of(load_spec(ml_campaign))
+    cfg = cfg_of()
+    ds = ROOT / "jobs/datasets.toml"
+    base = Inputs(c, str(ml_campaign), str(ds)).run_dir(cfg)
+    assert Inputs(c, str(ml_campaign), str(ds)).run_dir(cfg) == base
+    other = tmp_path / "datasets.toml"
+    other.write_text(ds.read_text().replace("liquid = { T = 1.99, ramp = \"slow\" }", "liquid = { T = 1.9805, ramp = \"slow\" }", 1))
+    assert Inputs(c, str(ml_campaign), str(other)).run_dir(cfg) != base
+    commented = tmp_path / "spec.toml"
+    commented.write_text("# a comment changes nothing\n" + Path(ml_campaign).read_text())
+    assert Inputs(Campaign.of(load_spec(commented)), str(commented), str(ds)).run_dir(cfg) == base
+    work = tmp_path / "copy"
+    shutil_copy = __import__("shutil").copytree
+    shutil_copy(c.workdir, work, ignore=__import__("shutil").ignore_patterns("models", "cv", "searches"))
+    moved = Campaign.of(load_spec(ml_campaign, workdir=str(work)))
+    with h5py.File(work / "campaign.h5", "r+") as f:  # as if one simulation were not done
+        f["sim/done"][0] = False
+    assert Inputs(moved, str(ml_campaign), str(ds)).run_dir(cfg).name != base.name

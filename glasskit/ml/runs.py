@@ -28,10 +28,12 @@ from .config import RunConfig
 MODELS_DIR = "models"
 
 
-def run_id(cfg: RunConfig, splits: dict | None = None, prefix: str = "") -> str:
-    """``<model>-d<dataset>-<preset>-<sha1[:8] of config and split>``, or ``<prefix><sha1[:8]>``
-    (CV folds: ``cv-...-fold<i>-<sha>``)."""
-    blob = json.dumps({"config": cfg.as_dict(), "splits": splits}, sort_keys=True).encode()
+def run_id(cfg: RunConfig, splits: dict | None = None, prefix: str = "", data: dict | None = None) -> str:
+    """``<model>-d<dataset>-<preset>-<sha1[:8] of config, split and data>``, or
+    ``<prefix><sha1[:8]>`` (CV folds: ``cv-...-fold<i>-<sha>``). ``data``: what else the result
+    depends on (the dataset's definition, the campaign's physics and simulations done)."""
+    blob = json.dumps({"config": cfg.as_dict(), "splits": splits, **({"data": data} if data else {})},
+                      sort_keys=True).encode()
     digest = hashlib.sha1(blob).hexdigest()[:8]
     return f"{prefix}{digest}" if prefix else f"{cfg.model}-d{cfg.dataset}-{cfg.preset or 'default'}-{digest}"
 

@@ -7,8 +7,11 @@ twice; one that was interrupted resumes from its last epoch checkpoint.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ..campaign import Campaign
 from ..errors import GlasskitError
@@ -36,8 +39,36 @@ class Inputs:
         return path
 
     def run_dir(self, cfg: RunConfig, splits: dict | None = None, prefix: str = "") -> Path:
-        """Where the run of ``cfg`` (on ``splits``) lives: models/<run id>."""
-        return self.campaign.workdir / runs.MODELS_DIR / runs.run_id(cfg, splits, prefix)
+        """Where the run of ``cfg`` (on ``splits``) lives: models/<run id>. The id covers the
+        settings, the split and :meth:`data_identity`: a redefined dataset or a campaign with
+        other simulations done is another run, never "already done"."""
+        return self.campaign.workdir / runs.MODELS_DIR / runs.run_id(cfg, splits, prefix,
+                                                                     self.data_identity(cfg.dataset))
+
+    def data_identity(self, dataset: int) -> dict:
+        """What a run's result depends on besides its settings: the dataset's definition in
+        ``datasets``, the campaign's physics (the spec's values, not its comments or paths) and
+        which of its simulations are done (``/sim/done`` of the campaign file)."""
+        import dataclasses
+        import hashlib
+
+        import h5py
+
+        from ..datasets import load_datasets
+        _, defs = load_datasets(self.datasets)
+        d = defs.get(dataset)
+        spec = self.campaign.spec
+        physics = {k: dataclasses.asdict(getattr(spec, k)) for k in ("system", "init", "protocol", "minimize")}
+        physics["campaign"] = {"seed": spec.campaign.seed, "runs": [dataclasses.asdict(g) for g in spec.campaign.runs]}
+        try:
+            with h5py.File(self.campaign_file, "r", locking=False) as f:
+                done = np.asarray(f["sim/done"][...], dtype=bool)
+        except (OSError, KeyError) as exc:
+            raise GlasskitError(f"campaign file {self.campaign_file} is unreadable ({exc})",
+                                f"re-run glasskit collect --spec {self.spec_path}") from None
+        sha = lambda b: hashlib.sha1(b).hexdigest()[:12]  # noqa: E731
+        return {"dataset": {"liquid": dataclasses.asdict(d.liquid), "glass": dataclasses.asdict(d.glass)} if d else None,
+                "physics": sha(json.dumps(physics, sort_keys=True).encode()), "done": sha(np.packbits(done).tobytes())}
 
 
 def check_dataset(inputs: Inputs, cfg: RunConfig):
