@@ -61,9 +61,9 @@ def test_a_failed_or_nan_trial_is_never_the_best(tmp_path):
 
 
 def test_trials_jsonl_keeps_the_last_line_per_trial_and_skips_a_torn_line(tmp_path):
-    triallog.append(tmp_path, {"tid": 1, "status": "ok", "loss": -0.5})
-    triallog.append(tmp_path, {"tid": 0, "status": "ok", "loss": -0.6})
-    triallog.append(tmp_path, {"tid": 1, "status": "ok", "loss": -0.8})
+    triallog.append(tmp_path, {"tid": 1, "status": "ok", "vals": {}, "loss": -0.5})
+    triallog.append(tmp_path, {"tid": 0, "status": "ok", "vals": {}, "loss": -0.6})
+    triallog.append(tmp_path, {"tid": 1, "status": "ok", "vals": {}, "loss": -0.8})
     with open(tmp_path / triallog.TRIALS, "a") as fh:
         fh.write('{"tid": 2, "status": "o')
     recs = triallog.read(tmp_path)
@@ -256,3 +256,25 @@ def test_search_and_nested_cv_with_search_train_real_models(ml_campaign, tmp_pat
     p = subprocess.run([sys.executable, str(ROOT / "analysis/search.py"), str(workdir / "models")],
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert p.returncode == 2 and "no finished trial" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("line, words", [
+    ('{"tid": 1000000000000, "status": "ok", "vals": {}, "loss": -1.0, "auc": 1.0}', "tid"),
+    ('{"tid": 3, "status": "ok", "vals": {"k": [2]}, "loss": -5.0, "auc": 5.0, "run": "r"}', "loss"),
+    ('{"tid": 3, "status": "ok", "vals": {"k": [2]}, "loss": -1.0, "auc": 0.5, "run": "r"}', "loss"),
+    ('{"tid": 3, "status": "ok", "vals": {"k": [2]}, "loss": -1e300, "auc": 0.5}', "loss"),
+    ('{"tid": 3, "status": "ok", "vals": {"k": [2]}, "loss": NaN, "auc": NaN}', "loss"),
+    ('{"tid": 3, "status": "won", "vals": {}}', "status"),
+    ('{"tid": 3, "status": "fail", "vals": {"k": [1, 2, 3]}}', "vals"),
+    ('{"tid": 3, "status": "fail", "vals": {"k": ["rm -rf"]}}', "vals"),
+    ('{"tid": "3", "status": "fail", "vals": {}}', "tid"),
+    ('[1, 2]', "not a JSON object"),
+    ('{"tid": 3, "stat', "torn"),
+])
+def test_a_damaged_or_forged_trial_record_is_skipped_and_named(tmp_path, line, words):
+    good = {"tid": 0, "status": "ok", "vals": {"k": [2.0]}, "params": {"k": 2}, "loss": -0.75, "auc": 0.75}
+    (tmp_path / triallog.TRIALS).write_text(json.dumps(good) + "\n" + line + "\n")
+    skipped = []
+    recs = triallog.read(tmp_path, skipped)
+    assert [r["tid"] for r in recs] == [0] and triallog.best(recs)["tid"] == 0
+    assert len(skipped) == 1 and ":2: " in skipped[0] and words in skipped[0], skipped

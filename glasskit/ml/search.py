@@ -114,7 +114,10 @@ def describe(s: Search) -> str:
 def run(s: Search) -> dict:
     """Run (or resume, or just report) the search; returns best.json's content."""
     s.directory.mkdir(parents=True, exist_ok=True)
-    records = triallog.read(s.directory)
+    skipped: list[str] = []
+    records = triallog.read(s.directory, skipped)
+    for line in skipped[:10]:
+        logger.warning("ignoring a damaged trial record, it will be rerun: %s", line)
     if len(records) >= s.evals:
         logger.info("search %s already has %d trial(s) (asked: %d): nothing to run", s.name, len(records), s.evals)
         return summarize(s)

@@ -38,20 +38,59 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else str(v)
 
 
-def read(directory: Path) -> list[dict]:
-    """The finished trials, last record per tid, in tid order; a torn last line (a worker killed
-    while writing) is skipped."""
+MAX_TID = 1_000_000  # far beyond any search (the authors': 20 evaluations); a larger tid is forged
+
+
+def problem(r) -> str | None:
+    """Why a trials.jsonl record cannot be trusted (None when it can): a tid in 0..MAX_TID, a
+    status of ok or fail, ``vals`` a table of 0- or 1-element lists of finite numbers, for ``ok``
+    a finite loss, and for a training trial (one with a ``run``) a loss equal to minus its
+    ``auc`` in [0, 1]."""
+    if not isinstance(r, dict):
+        return "not a JSON object"
+    tid = r.get("tid")
+    if isinstance(tid, bool) or not isinstance(tid, int) or not 0 <= tid < MAX_TID:
+        return f"tid {tid!r} is not in 0..{MAX_TID - 1}"
+    if r.get("status") not in ("ok", "fail"):
+        return f"status {r.get('status')!r}"
+    vals = r.get("vals")
+    if not isinstance(vals, dict) or not all(
+            isinstance(v, list) and len(v) <= 1 and all(_finite(x) for x in v) for v in vals.values()):
+        return "vals is not a table of lists of at most one number"
+    if r["status"] == "ok":
+        loss, auc = r.get("loss"), r.get("auc")
+        if not _finite(loss) or abs(loss) > 1e6:
+            return f"loss {loss!r} is not a finite number"
+        if "run" in r and not (-1 <= loss <= 0 and _finite(auc) and abs(auc + loss) < 1e-9):
+            return f"loss {loss!r} of a training trial is not minus its AUC in [0, 1] (auc {auc!r})"
+    return None
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def read(directory: Path, skipped: list | None = None) -> list[dict]:
+    """The finished trials, last record per tid, in tid order. A torn line (a worker killed while
+    writing) or a record that fails :func:`problem` is skipped, and named in ``skipped``
+    (line number and reason) when a list is given."""
     path = Path(directory) / TRIALS
     if not path.is_file():
         return []
     recs = {}
     with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
+        for n, line in enumerate(fh, 1):
             try:
                 r = json.loads(line)
-                recs[int(r["tid"])] = r
-            except (ValueError, KeyError, TypeError):
+            except ValueError:
+                why = "not JSON (a torn line)"
+            else:
+                why = problem(r)
+            if why:
+                if skipped is not None:
+                    skipped.append(f"{path}:{n}: {why}")
                 continue
+            recs[r["tid"]] = r
     return [recs[t] for t in sorted(recs)]
 
 
