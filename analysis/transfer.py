@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train on dataset i, test on dataset j: the AUC matrix of the authors' code (paper.md).
+"""Train on dataset i, test on dataset j: the AUC matrix of the authors' code.
 
     python analysis/transfer.py runs/demo/models [--model dmpnn] [--out runs/demo/figures/transfer]
 

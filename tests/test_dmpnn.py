@@ -1,4 +1,4 @@
-"""The D-MPNN against its equations (ml.md 3), written out as a direct loop over edges."""
+"""The D-MPNN against its equations, written out as a direct loop over edges."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""The authors' CNN (SI section II; ml.md 3), a plain ``torch.nn.Module``.
+"""The authors' CNN (SI section II), a plain ``torch.nn.Module``.
 
 Input (B, 3, P, P) RGB in [0, 1] (P = 250 in the paper). conv k1 x k1, c1 maps, ReLU; conv
 k2 x k2, c2 maps, ReLU; valid padding, no pooling; flatten ((P - k1 - k2 + 2)^2 c2 = 237^2 x 16

@@ -67,7 +67,7 @@ class CNNSpec:
 
 @dataclass(frozen=True)
 class DMPNNSpec:
-    """The D-MPNN (ml.md section 3) and the graphs it reads (ml.md section 2)."""
+    """The D-MPNN (SI section II) and the graphs it reads."""
 
     k: int = field(default=3, metadata=_rule(lambda v: 1 <= v <= 32, "must be in 1..32"))
     l_win: float = field(default=0.3, metadata=_rule(lambda v: 0 < v <= 1, "must be in (0, 1]"))

@@ -1,4 +1,4 @@
-"""Three-fold nested cross-validation (ml.md section 5; SI Fig. 5; the authors' code).
+"""Three-fold nested cross-validation (SI Fig. 5; the authors' code).
 
 Outer: K folds of the dataset's simulations (shuffled with the config's seed; a simulation's
 frames stay in one fold). For fold i the model is trained on the other K - 1 folds, and the
@@ -94,10 +94,15 @@ def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: l
     inner-test AUC, the chosen values)."""
     rows = []
     for i, d in enumerate(run_dirs):
-        m = runs.read_json(d / "metrics.json")
-        if not m:
+        bad = runs.metrics_problem(d / "metrics.json")
+        if bad == "missing":
             logger.error("fold %d has no metrics (%s): re-submit the same command to finish it", i, d)
             return 1
+        if bad:  # a NaN or damaged fold never makes a mean
+            logger.error("fold %d's %s is %s: move the run aside (mv %s %s.damaged) and re-submit", i,
+                         d / "metrics.json", bad, d, d)
+            return 1
+        m = runs.read_json(d / "metrics.json")
         rows.append({"fold": i, "run": d.name, "auc": m["test"]["auc"], "accuracy": m["test"]["accuracy"],
                      "n_test": m["test"]["n"], "val_accuracy": m["val"]["accuracy"], "n_val": m["val"]["n"],
                      "hyperparameters": m["config"]["net"],

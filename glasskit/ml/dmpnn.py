@@ -1,4 +1,4 @@
-"""The D-MPNN: directed message passing on edge hidden states with self-attention (ml.md 3).
+"""The D-MPNN: directed message passing on edge hidden states with self-attention (SI section II).
 
 With f_vw = [x_v ; d_vw] for the edge v -> w (``edge_index[0] = v``, ``edge_index[1] = w``):
 

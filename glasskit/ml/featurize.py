@@ -1,6 +1,6 @@
-"""Window graphs for the D-MPNN, made from one frame at load time (ml.md section 2).
+"""Window graphs for the D-MPNN, made from one frame at load time.
 
-The authors' definition (paper.md; their public code, read for facts), the default here:
+The authors' definition (the paper's SI and their public code, read for facts), the default here:
 
 * **window**: a square of side ``l_win`` (fraction of the box) whose lower-left corner ``origin``
   is drawn uniformly in ``[0, 1 - l_win]`` of the scaled box, so the window never crosses the

@@ -1,4 +1,4 @@
-"""Training jobs launched by submitit: N DDP processes here or on Slurm (ml.md section 4).
+"""Training jobs launched by submitit: N DDP processes here or on Slurm.
 
 :class:`TrainTask` is the callable submitit pickles; every task of the job runs it. It joins the
 process group (gloo on CPU, NCCL on GPU) from submitit's ``TorchDistributedEnvironment``, loads

@@ -1,4 +1,4 @@
-"""A dataset's samples, and the model inputs made from them at load time (ml.md section 2).
+"""A dataset's samples, and the model inputs made from them at load time.
 
 :func:`load_samples` turns dataset N of ``jobs/datasets.toml`` into a :class:`SampleTable`: the
 (sim, frame, label) of every sample with its scaled coordinates, read once from the campaign

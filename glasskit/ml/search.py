@@ -1,4 +1,4 @@
-"""Hyperparameter search: TPE over the authors' spaces, in process or in parallel (ml.md section 6).
+"""Hyperparameter search: TPE over the authors' spaces, in process or in parallel (SI section II: hyperopt TPE).
 
 ``hyperopt.tpe.suggest`` proposes points of the space in ``jobs/models.toml [search.<model>]``;
 each trial is one :class:`~glasskit.ml.objective.Objective` (train, score the inner test split).

@@ -1,4 +1,4 @@
-"""Training one model on one split, on one process or as one rank of a DDP job (ml.md section 4).
+"""Training one model on one split, on one process or as one rank of a DDP job.
 
 :func:`train` is what every launcher calls (submitit locally or on Slurm, a CV fold, a bench):
 Adam with the warm-up / exponential-decay schedule, ``epochs`` passes, validation AUC after each

@@ -3,7 +3,7 @@
 A :class:`Tuner` validates the search options once (workers against the executor, a site's
 MongoDB reachable, the embedded server installed) before anything is written or submitted, then
 plans one search per split: the whole dataset split train / validation / inner test by the
-configured fractions (``submit search``), or, as the chooser of nested CV (ml.md section 5), each
+configured fractions (``submit search``), or, as the chooser of nested CV (the paper's SI Fig. 5), each
 outer fold's outer-train set split the same way. It returns the fold's configuration with the
 best trial's values, and remembers which search chose them for the CV's results table.
 """
