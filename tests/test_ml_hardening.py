@@ -218,3 +218,17 @@ def test_a_run_id_covers_the_dataset_definition_and_the_campaigns_data(ml_campai
     with h5py.File(work / "campaign.h5", "r+") as f:  # as if one simulation were not done
         f["sim/done"][0] = False
     assert Inputs(moved, str(ml_campaign), str(ds)).run_dir(cfg).name != base.name
+
+
+@pytest.mark.parametrize("url, words", [
+    ("mongodb://localhost:99999/db", "Port must be"),
+    ("mongodb://local host/db", "spaces or control characters"),
+    ("mongodb://localhost:27017/db\n", "spaces or control characters"),
+    ("http://x", "not a MongoDB URL"),
+    ("mongodb://u:secret@h:1/db?bogus=1", "u:***@h"),
+])
+def test_a_malformed_mongo_url_is_refused_even_by_a_dry_run(ml_campaign, url, words):
+    proc = glasskit("submit", "search", "--model", "dmpnn", "--dataset", "1", "--spec", ml_campaign,
+                    "--executor", "local", "--workers", "2", "--mongo", url, "--evals", "2", "--dry-run")
+    assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
+    assert "secret" not in proc.stderr + proc.stdout

@@ -35,14 +35,30 @@ def redact(url: str) -> str:
     return url
 
 
+def check_url(url: str) -> None:
+    """Refuse a malformed ``--mongo`` URL before anything is written (dry runs too): the scheme,
+    hosts without spaces or control characters, ports in range, options pymongo knows."""
+    import re
+
+    from pymongo import uri_parser
+    if not url.startswith(("mongodb://", "mongodb+srv://")):
+        raise GlasskitError(f"--mongo {url!r} is not a MongoDB URL",
+                            "use mongodb://host:port/database, or leave out --mongo for the embedded server")
+    if re.search(r"[\s\x00-\x1f\x7f]", url):
+        raise GlasskitError(f"--mongo {redact(url)!r} contains spaces or control characters",
+                            "use mongodb://host:port/database")
+    try:
+        uri_parser.parse_uri(url)
+    except Exception as exc:  # noqa: BLE001 - pymongo raises ValueError, InvalidURI, ConfigurationError
+        raise GlasskitError(f"--mongo {redact(url)}: {exc}", "use mongodb://host:port/database") from None
+
+
 def connect(url: str, timeout_s: float = 3.0):
     """(client, database) of ``url`` after a ping; a GlasskitError naming the problem if the
     server cannot be reached or the URL is malformed."""
     import pymongo
     from bson.son import SON
-    if not url.startswith(("mongodb://", "mongodb+srv://")):
-        raise GlasskitError(f"--mongo {url!r} is not a MongoDB URL",
-                            "use mongodb://host:port/database, or leave out --mongo for the embedded server")
+    check_url(url)
     try:
         client = pymongo.MongoClient(url, document_class=SON, w=1, serverSelectionTimeoutMS=int(timeout_s * 1000),
                                      connectTimeoutMS=int(timeout_s * 1000))

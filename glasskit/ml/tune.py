@@ -47,6 +47,9 @@ class Tuner:
                                 f"use --workers {cores} or fewer, or --executor slurm")
         if self.mongo and not self.workers:
             raise GlasskitError("--mongo needs --workers", "add --workers N: the trials then run on N workers")
+        if self.mongo:
+            from .mongoserver import check_url
+            check_url(self.mongo)  # a malformed URL is refused by dry runs too
         if self.workers and not self.dry_run:
             from .mongoserver import binary, connect
             connect(self.mongo) if self.mongo else binary()
