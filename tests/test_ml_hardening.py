@@ -232,3 +232,39 @@ def test_a_malformed_mongo_url_is_refused_even_by_a_dry_run(ml_campaign, url, wo
                     "--executor", "local", "--workers", "2", "--mongo", url, "--evals", "2", "--dry-run")
     assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
     assert "secret" not in proc.stderr + proc.stdout
+
+
+def test_two_identical_submits_at_once_train_one_run_once(ml_campaign):
+    """Both commands succeed; the run is trained by one job: the second finds it running (or
+    done), never a second writer in the same directory."""
+    from conftest import GLASSKIT
+    args = GLASSKIT + ["submit", "train", "--model", "dmpnn", "--dataset", "1", "--spec", str(ml_campaign),
+                       "--executor", "local", "--hp", "hidden=8", "--hp", "depth=1", "--hp", "epochs=2",
+                       "--hp", "workers=0", "--hp", "l_win=0.6", "--hp", "batch=4", "--hp", "seed=77"]
+    procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    err = "\n".join(o[1] for o in outs)
+    assert err.count("already running") + err.count("already done") == 1, err
+    (run,) = [d for d in (Campaign.of(load_spec(ml_campaign)).workdir / "models").glob("dmpnn-d1-*")
+              if json.loads((d / "config.json").read_text())["config"]["train"]["seed"] == 77]
+    assert runs.state(run).state == "done"
+    assert len((run / "epochs.csv").read_text().splitlines()) == 3  # header + 2 epochs, trained once
+    assert len(list((run / "submitit").glob("*_0_log.out"))) == 1  # one job
+
+
+def test_a_failed_write_leaves_no_temporary_and_the_old_file_whole(tmp_path, monkeypatch):
+    """A full disk (ENOSPC from the write) is one line; no .tmp file, the previous file intact."""
+    import errno
+
+    from glasskit.ml import train as train_mod
+    target = tmp_path / "metrics.json"
+    target.write_text('{"old": 1}')
+
+    def full(tmp):
+        tmp.write_text("partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(GlasskitError, match="No space left on device"):
+        train_mod._atomic(target, full)
+    assert target.read_text() == '{"old": 1}' and sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]

@@ -180,16 +180,26 @@ def score(table: SampleTable, ids: np.ndarray, scores: np.ndarray) -> dict:
             "loss": float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))), "n": int(len(ids))}
 
 
-def _atomic_save(obj, path: Path) -> None:
+def _atomic(path: Path, write) -> None:
+    """``write(tmp)`` then rename over ``path``; a failed write (a full disk, a quota) removes
+    its temporary and is one :class:`GlasskitError`: the old file, if any, is left whole."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise GlasskitError(f"cannot write {path}: {exc.strerror or exc}",
+                            "free space or quota on that file system, then re-submit: the run resumes "
+                            "from its last whole checkpoint") from None
+
+
+def _atomic_save(obj, path: Path) -> None:
+    _atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    _atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def train(run_dir: Path, cfg: RunConfig, table: SampleTable, splits: dict[str, np.ndarray],
@@ -385,12 +395,12 @@ def _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params) 
 
 
 def _write_predictions(run_dir: Path, table: SampleTable, parts: dict) -> None:
-    tmp = run_dir / f"predictions.csv.tmp{os.getpid()}"
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["sample", "sim", "frame", "T", "label", "score", "split"])
-        for name, (ids, scores) in parts.items():
-            for i, s in zip(ids.tolist(), scores.tolist()):
-                w.writerow([i, int(table.sim[i]), int(table.frame[i]), f"{table.T[i]:.6g}",
-                            int(table.label[i]), f"{s:.6g}", name])
-    os.replace(tmp, run_dir / "predictions.csv")
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["sample", "sim", "frame", "T", "label", "score", "split"])
+            for name, (ids, scores) in parts.items():
+                for i, s in zip(ids.tolist(), scores.tolist()):
+                    w.writerow([i, int(table.sim[i]), int(table.frame[i]), f"{table.T[i]:.6g}",
+                                int(table.label[i]), f"{s:.6g}", name])
+    _atomic(run_dir / "predictions.csv", write)
