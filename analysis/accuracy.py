@@ -25,7 +25,7 @@ import numpy as np
 
 from glasskit.errors import GlasskitError, script
 from glasskit.outputs import output
-from glasskit.ml.runs import verdict
+from glasskit.ml.runs import finished, verdict
 from glasskit.plotting import figure, save
 
 NAMES = {"cnn": "CNN", "dmpnn": "D-MPNN"}
@@ -35,11 +35,29 @@ def _sd(a: np.ndarray) -> float:
     return float(np.std(a, ddof=1)) if len(a) > 1 else 0.0
 
 
+def _cv_result(path: Path) -> dict | None:
+    """A CV's results.json, or None (and one line on stderr) when it is damaged."""
+    try:
+        r = json.loads(path.read_text())
+        folds = r["folds"]
+        ok = (isinstance(r["model"], str) and isinstance(r["dataset"], int) and isinstance(r["K"], int)
+              and all(np.isfinite(float(r[k])) for k in ("auc_mean", "auc_sd", "accuracy_mean", "accuracy_sd"))
+              and isinstance(folds, list) and all(isinstance(f.get("n_test"), int) for f in folds))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        print(f"accuracy.py: skipping the damaged CV result {path}", file=sys.stderr)
+        return None
+    return r
+
+
 def cv_rows(models: Path) -> list[dict]:
     """The newest CV of each (model, dataset): one row, mean +- sd over its folds."""
     newest: dict[tuple, tuple] = {}
     for p in (models.parent / "cv").glob("*/results.json"):
-        r = json.loads(p.read_text())
+        r = _cv_result(p)
+        if r is None:
+            continue
         key = (r["model"], r["dataset"])
         if key not in newest or p.stat().st_mtime > newest[key][0]:
             newest[key] = (p.stat().st_mtime, r)
@@ -59,10 +77,9 @@ def cv_rows(models: Path) -> list[dict]:
 def run_rows(models: Path) -> list[dict]:
     """Per (model, dataset): mean +- sd over the finished single runs (not CV folds or trials)."""
     single: dict[tuple, list] = {}
-    for p in sorted(models.glob("*/metrics.json")):
-        m = json.loads(p.read_text())
-        if not p.parent.name.startswith(("cv-", "search-")):
-            single.setdefault((m["config"]["model"], m["config"]["dataset"]), []).append((p.parent.name, m))
+    for run_dir, m in finished(models, warn=lambda line: print(f"accuracy.py: {line}", file=sys.stderr)):
+        if not run_dir.name.startswith(("cv-", "search-")):
+            single.setdefault((m["config"]["model"], m["config"]["dataset"]), []).append((run_dir.name, m))
     rows = []
     for (model, ds), found in sorted(single.items()):
         tests = [m["test"] for _, m in found]

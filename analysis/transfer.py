@@ -27,6 +27,7 @@ from glasskit.plotting import figure, save
 
 def main() -> int:
     from glasskit.ml.inference import load_run, predictions, samples_of, scores
+    from glasskit.ml.runs import finished
     from glasskit.ml.train import roc_auc
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", type=Path)
@@ -34,10 +35,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     runs = {}
-    for m in sorted(args.models.glob("*/metrics.json")):
-        meta = json.loads(m.read_text())
-        if meta["config"]["model"] == args.model and not m.parent.name.startswith(("cv-", "search-")):
-            runs.setdefault(meta["config"]["dataset"], m.parent)  # first run per dataset
+    for run_dir, meta in finished(args.models, warn=lambda line: print(f"transfer.py: {line}", file=sys.stderr)):
+        if meta["config"]["model"] == args.model and not run_dir.name.startswith(("cv-", "search-")):
+            runs.setdefault(meta["config"]["dataset"], run_dir)  # first run per dataset
     if not runs:
         raise GlasskitError(f"no finished {args.model} run under {args.models}", "run glasskit submit train first")
     ds = sorted(runs)

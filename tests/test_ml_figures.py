@@ -51,6 +51,30 @@ def test_accuracy_table_matches_the_runs(trained, tmp_path):
     assert (tmp_path / "acc.png").stat().st_size > 0 and (tmp_path / "acc.pdf").exists()
 
 
+def test_a_damaged_run_is_reported_and_the_others_are_still_drawn(trained, tmp_path):
+    models, runs = trained
+    work = Path(shutil.copytree(models, tmp_path / "models"))
+    bad = work / "dmpnn-d1-default-damaged0"
+    bad.mkdir()
+    (bad / "metrics.json").write_text('{"test": {"auc": 9')  # truncated
+    forged = work / "cnn-d1-default-forged00"
+    forged.mkdir()
+    (forged / "metrics.json").write_text(json.dumps({"config": {"model": "cnn", "dataset": 1},
+                                                     "test": {"auc": 7.0, "accuracy": 1, "n": 5},
+                                                     "val": {"auc": 1, "accuracy": 1, "n": 5}}))
+    proc = script("accuracy.py", work, "--out", tmp_path / "acc")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "skipping the damaged run dmpnn-d1-default-damaged0" in proc.stderr
+    assert "skipping the damaged run cnn-d1-default-forged00" in proc.stderr
+    rows = {(r["model"], r["dataset"]): r for r in csv.DictReader(open(tmp_path / "acc.csv"))}
+    for model, d in runs.items():  # the good runs, and only they, make the bars
+        assert float(rows[(model, "1")]["auc"]) == pytest.approx(json.loads((d / "metrics.json").read_text())["test"]["auc"])
+    pred = work / runs["dmpnn"].name / "predictions.csv"
+    pred.write_text(pred.read_text().replace(",test", ",tset", 1))
+    proc = script("attention.py", work / runs["dmpnn"].name, "--out", tmp_path)
+    assert proc.returncode == 2 and "predictions.csv is damaged" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_attention_counts_are_consistent(trained, tmp_path):
     proc = script("attention.py", trained[1]["dmpnn"], "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -78,11 +78,33 @@ def stamp(fig, run: LoadedRun) -> None:
     print(source)
 
 
+PREDICTION_COLUMNS = ["sample", "sim", "frame", "T", "label", "score", "split"]
+
+
 def predictions(run_dir: Path) -> list[dict]:
-    """The rows of a run's predictions.csv (sample, sim, frame, T, label, score, split), in order."""
+    """The rows of a run's predictions.csv (sample, sim, frame, T, label, score, split), in order,
+    validated: the header, integer ids, a label of 0 or 1, a score in [0, 1], split test or val.
+    A damaged file is one :class:`GlasskitError` naming it and the row."""
     import csv
-    with open(Path(run_dir) / "predictions.csv") as fh:
-        return list(csv.DictReader(fh))
+    import math
+    path = Path(run_dir) / "predictions.csv"
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames != PREDICTION_COLUMNS:
+                raise ValueError(f"header {reader.fieldnames}, expected {','.join(PREDICTION_COLUMNS)}")
+            rows = []
+            for n, r in enumerate(reader, 2):
+                ok = (all(str(r.get(k, "")).lstrip("-").isdigit() for k in ("sample", "sim", "frame"))
+                      and r["label"] in ("0", "1") and r["split"] in ("test", "val"))
+                score = float(r["score"]) if ok else math.nan
+                if not (ok and 0 <= score <= 1):
+                    raise ValueError(f"row {n} is not a prediction: {dict(r)}"[:200])
+                rows.append(r)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise GlasskitError(f"{path} is damaged or missing ({exc})",
+                            f"move the run aside (mv {Path(run_dir)} {Path(run_dir)}.damaged)") from None
+    return rows
 
 
 def test_examples(run: LoadedRun, order=("liquid", "glass")) -> dict[str, int]:

@@ -188,6 +188,26 @@ def state(run_dir: Path) -> RunState:
                     "ended before its first epoch; see submitit/*.out" if rec else "")
 
 
+def finished(models: Path, warn=None) -> list[tuple[Path, dict]]:
+    """(run directory, metrics) of every finished run under ``models`` whose metrics.json and
+    config pass :func:`metrics_problem`; each damaged one is passed to ``warn`` (one line) and
+    left out, so one bad run never stops a figure of the others."""
+    out = []
+    for path in sorted(Path(models).glob("*/metrics.json")):
+        bad = metrics_problem(path)
+        m = read_json(path) if not bad else {}
+        cfg = m.get("config")
+        if not bad and not (isinstance(cfg, dict) and isinstance(cfg.get("model"), str)
+                            and isinstance(cfg.get("dataset"), int)):
+            bad = "no config with a model and a dataset"
+        if bad:
+            if warn:
+                warn(f"skipping the damaged run {path.parent.name}: {path}: {bad}")
+            continue
+        out.append((path.parent, m))
+    return out
+
+
 def all_states(workdir: Path) -> list[RunState]:
     base = Path(workdir) / MODELS_DIR
     return [state(p) for p in sorted(base.iterdir()) if p.is_dir()] if base.is_dir() else []
