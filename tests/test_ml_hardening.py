@@ -268,3 +268,17 @@ def test_a_failed_write_leaves_no_temporary_and_the_old_file_whole(tmp_path, mon
     with pytest.raises(GlasskitError, match="No space left on device"):
         train_mod._atomic(target, full)
     assert target.read_text() == '{"old": 1}' and sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+@pytest.mark.parametrize("text", ['{"evals": "many"}', "{not json", '{"evals": 100000000000}'])
+def test_a_damaged_search_record_is_reported_by_status(ml_campaign, text):
+    d = Campaign.of(load_spec(ml_campaign)).workdir / "searches" / "search-broken"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "search.json").write_text(text)
+    try:
+        proc = glasskit("status", "--spec", ml_campaign)
+        assert "Traceback" not in proc.stderr and proc.returncode in (0, 1), proc.stderr
+        assert "damaged" in proc.stdout and "search-broken" in proc.stdout
+    finally:
+        (d / "search.json").unlink()
+        d.rmdir()

@@ -180,8 +180,9 @@ def state(run_dir: Path) -> RunState:
     if rec.get("executor") == "slurm" and not rec.get("ended") and _slurm_active(rec.get("job_id", ""),
                                                                                   rec.get("slurm_conf", "")):
         return RunState(run_dir.name, "running", f"Slurm job {rec.get('job_id')}, {progress}")
-    if rec.get("error"):
-        return RunState(run_dir.name, "failed", f"{rec['error']} ({progress}; re-submit to resume)")
+    if rec.get("error"):  # the reason carries its own fix; a re-submit resumes from the last epoch
+        return RunState(run_dir.name, "failed", f"{str(rec['error'])[:400]} ({progress}; fix what it says, "
+                                                f"then re-submit)")
     if epochs:
         return RunState(run_dir.name, "interrupted", f"{progress}; re-submit the same command to resume")
     return RunState(run_dir.name, "failed" if rec else "submitted",

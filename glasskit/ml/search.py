@@ -334,6 +334,13 @@ def all_states(workdir: Path) -> list[SearchState]:
     for d in sorted((Path(workdir) / SEARCHES).glob("*/")):
         st = runs.read_json(d / STATE)
         if not st:
+            if (d / STATE).exists():
+                out.append(SearchState(d.name, "damaged", f"{d / STATE} is not a JSON object: move {d} aside"))
+            continue
+        evals = st.get("evals")
+        if isinstance(evals, bool) or not isinstance(evals, int) or not 1 <= evals <= triallog.MAX_TID:
+            out.append(SearchState(d.name, "damaged", f"{d / STATE}: evals {evals!r} is not a trial count: "
+                                                      f"move {d} aside"))
             continue
         records = triallog.read(d)
         best = triallog.best(records)
@@ -341,9 +348,11 @@ def all_states(workdir: Path) -> list[SearchState]:
         alive = driver_alive(st)
         active = len(list((d / RUNNING).glob("*.json"))) if alive else 0
         n = len(records)
-        state = "running" if alive else ("done" if n >= int(st.get("evals", 0)) else "stopped")
-        detail = (f"{n}/{st.get('evals')} trials finished ({failed} failed), {active} running; "
-                  + (f"best inner-test AUC {best['auc']:.4f} (trial {best['tid']})" if best else "no best yet")
+        state = "running" if alive else ("done" if n >= evals else "stopped")
+        auc = best.get("auc") if best else None
+        detail = (f"{n}/{evals} trials finished ({failed} failed), {active} running; "
+                  + (f"best inner-test AUC {auc:.4f} (trial {best['tid']})" if isinstance(auc, (int, float))
+                     else f"best trial {best['tid']}" if best else "no best yet")
                   + ("" if state != "stopped" else "; re-run the same command to resume"))
         out.append(SearchState(d.name, state, detail))
     return out
