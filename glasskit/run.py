@@ -13,6 +13,7 @@ in the rank's ``.errors.jsonl``) and the rank goes on with the next one.
 from __future__ import annotations
 
 import json
+import sys
 import os
 import socket
 import time
@@ -89,11 +90,28 @@ def run_task(campaign: Campaign, plan: ShardPlan, task: int, submission: str, st
                     writer.set_state(sim, FAILED)
                     _record_failure(writer.path, w.rank, sim, exc.message)
                     logger.error("%s: simulation %d failed: LAMMPS error: %s", stage, sim, exc.message)
+                except OSError as exc:  # the file system refused a write: a full disk, a quota
+                    raise GlasskitError(f"{stage}: cannot write {writer.path} during simulation {sim}: "
+                                        f"{exc.strerror or exc}",
+                                        "free space or quota there, then re-submit: finished simulations are "
+                                        "kept, this one and the rest run again") from None
     finally:
         work.close()
-        writer.close()
+        _close(writer, failing=sys.exc_info()[0] is not None)
     logger.info("task %d rank %d: %d done, %d failed -> %s", task, w.rank, len(done), len(failed), writer.path)
     return TaskResult(done, failed)
+
+
+def _close(writer, failing: bool) -> None:
+    """Close a shard; a failure to (a full disk at the last flush) is one error, unless an
+    error is already on its way out (``failing``: it then stays the one the user sees)."""
+    try:
+        writer.close()
+    except OSError as exc:
+        if not failing:
+            raise GlasskitError(f"cannot close {writer.path}: {exc.strerror or exc}",
+                                "free space or quota there, then re-submit") from None
+        logger.error("closing %s failed too: %s", writer.path, exc)
 
 
 class _SimulateWork:

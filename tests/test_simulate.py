@@ -128,3 +128,27 @@ def test_shards_record_the_effective_engine_settings(campaign):
     assert recorded == campaign.spec.engine_settings()  # defaults included, not only what the toml says
     assert recorded["engine"]["pair_style"] == campaign.spec.engine.pair_style
     assert set(recorded["fire"]) == {"integrator", "dt", "tmax", "dtgrow", "delaystep", "abcfire"}
+
+
+def test_a_full_disk_mid_task_is_one_line_and_claims_nothing_unfinished(campaign, monkeypatch):
+    """The file system refuses a frame of the second simulation: one GlasskitError naming the
+    shard and the repair; the first simulation stays done, the second is not, nothing else."""
+    import errno
+
+    from glasskit.errors import GlasskitError
+    from glasskit.shard import SimulateShard
+    real = SimulateShard.write_frame
+
+    def full(self, sim, frame):
+        if sim == 1 and frame.k == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, sim, frame)
+    monkeypatch.setattr(SimulateShard, "write_frame", full)
+    with pytest.raises(GlasskitError) as err:
+        run_task(campaign, plan(range(3), 1, 1), 0, "sub-full", "simulate")
+    path = campaign.shard_path("simulate", "sub-full", 0)
+    assert str(path) in err.value.problem and "No space left on device" in err.value.problem
+    assert "re-submit" in err.value.fix
+    with h5py.File(path) as f:
+        assert list(f["sim/done"][:]) == [True, False, False]
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
