@@ -120,11 +120,21 @@ class _SimulateWork:
         self.runner = CoolingRun(self.spec, campaign.workdir / "init.data", w.self_comm)
         self.inject = json.loads(os.environ.get(INJECT_ENV, "{}"))
 
+    PROGRESS_S = 300.0  # seconds between progress lines of a running simulation in its task log
+
     def __call__(self, writer: SimulateShard, sim: int) -> None:
         seed = int(simulation_seeds(self.spec.campaign.seed, [sim])[0])
         t_cool = int(self.spec.t_cool_of([sim])[0])
+        n, atoms = self.spec.n_frames(t_cool), self.spec.system.n_atoms
+        t0 = last = time.perf_counter()
         for frame in self.runner.frames(sim, seed, t_cool, inject=self.inject.get(str(sim), "")):
             writer.write_frame(sim, frame)
+            now = time.perf_counter()
+            if now - last >= self.PROGRESS_S and frame.k < n:
+                last = now
+                logger.info("simulate %d: frame %d/%d, step %d of %d, T %.3f (target %.3f), %.2f Matom-step/s",
+                            sim, frame.k, n, frame.step, t_cool, frame.temp, frame.T,
+                            atoms * frame.step / (now - t0) / 1e6)
 
     def close(self) -> None:
         pass

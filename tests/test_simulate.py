@@ -152,3 +152,15 @@ def test_a_full_disk_mid_task_is_one_line_and_claims_nothing_unfinished(campaign
     with h5py.File(path) as f:
         assert list(f["sim/done"][:]) == [True, False, False]
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_a_running_simulation_reports_its_progress_in_the_task_log(campaign, monkeypatch, caplog):
+    import logging
+
+    from glasskit import run as run_mod
+    monkeypatch.setattr(run_mod._SimulateWork, "PROGRESS_S", 0.0)  # every frame, for the test
+    with caplog.at_level(logging.INFO, logger="glasskit"):
+        run_task(campaign, plan(range(1), 1, 1), 0, "sub-progress", "simulate")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("simulate 0: frame")]
+    assert lines[0].startswith("simulate 0: frame 1/40, step 100 of 4000, T ") and "Matom-step/s" in lines[-1]
+    assert len(lines) == 39  # every frame but the last (then "done" says it)
