@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/engine.py md   [--steps 10000] [--repeat 5] [--variant NAME ...]
     .venv/bin/python bench/engine.py fire [--frames 4] [--repeat 3] [--variant NAME ...]
+    .venv/bin/python bench/engine.py basin [--frames 8]
     .venv/bin/python bench/engine.py list
 
 The paper's system (jobs/simulate.toml: N = 4320). ``md`` runs --steps MD steps of the fast
@@ -14,7 +15,8 @@ minimizes each with every variant (alternating): median frames per second, mean 
 iterations, the mean signed and absolute ISE difference to ``plain`` (epsilon per particle; a
 positive mean is a minimization stopped short), the median final force norm and the stop
 reasons.
-A variant is a name (``list`` prints them) or ``key=value,key=value`` of [engine]/[minimize]
+``basin`` asks whether the shipped FIRE finds the same minimum as plain FIRE: each frame is
+minimized both ways and plain-then-shipped. A variant is a name (``list`` prints them) or ``key=value,key=value`` of [engine]/[minimize]
 keys. ``--default`` measures the spec's shipped defaults against plain.
 """
 from __future__ import annotations
@@ -171,9 +173,31 @@ def bench_fire(spec, data, variants, args) -> None:
               f"{np.median(r['fnorm']):8.1e}  {stops}" + (f"  dISE = {d:+.2e} +- {se:.2e} (paired, SE)" if name != "plain" else ""))
 
 
+def bench_basin(spec, data, variants, args) -> None:
+    """Same minimum? Each frame minimized plainly, with the shipped FIRE, and plainly and then
+    continued with the shipped FIRE: a continued energy equal to the shipped one (and positions
+    within a small fraction of sigma) means the same inherent structure reached more completely."""
+    frames = ramp_frames(spec, data, args.frames)
+    plain = with_settings(spec, {})
+    print(f"# basins: N = {spec.system.n_atoms}, {len(frames)} frames of one fast ramp; energies per particle, "
+          "f = final force 2-norm")
+    with InherentStructures(plain, data) as P, InherentStructures(spec, data) as A:
+        for T, x in frames:
+            ep, sp = P.minimize(x)
+            fp = P.fnorm
+            ea, sa = A.minimize(x)
+            fa = A.fnorm
+            ec, sc = A.minimize(sp.x.astype(float))
+            L = sp.box[:, 1] - sp.box[:, 0]
+            d = sc.x - sa.x
+            d -= L * np.round(d / L)
+            print(f"T {T:6.3f}: plain {ep:.6f} (f {fp:.2g})  shipped {ea:.6f} (f {fa:.2g})  plain, continued "
+                  f"{ec:.6f}  shipped - continued {ea - ec:+.1e}, max |dx| {np.abs(d).max():.2g} sigma")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("md", "fire", "list"))
+    ap.add_argument("what", choices=("md", "fire", "basin", "list"))
     ap.add_argument("--steps", type=int, default=10_000)
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
@@ -191,7 +215,7 @@ def main() -> None:
                    **{k: getattr(spec.minimize, k) for k in FIRE_KEYS}}
         variants.append(("default", shipped))
     data = ensure_initial(spec, spec.workdir())
-    (bench_md if args.what == "md" else bench_fire)(spec, data, variants, args)
+    {"md": bench_md, "fire": bench_fire, "basin": bench_basin}[args.what](spec, data, variants, args)
 
 
 if __name__ == "__main__":
