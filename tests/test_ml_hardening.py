@@ -87,6 +87,7 @@ def test_a_damaged_metrics_file_is_reported_not_trusted(tmp_path, text, words):
 
 def test_status_reports_a_damaged_run_and_goes_on(ml_campaign):
     models = Campaign.of(load_spec(ml_campaign)).workdir / "models"
+    existed = models.exists()
     bad = models / "dmpnn-d1-default-deadbeef"
     bad.mkdir(parents=True, exist_ok=True)
     (bad / "metrics.json").write_text('{"test": ')
@@ -99,6 +100,8 @@ def test_status_reports_a_damaged_run_and_goes_on(ml_campaign):
         for p in bad.iterdir():
             p.unlink()
         bad.rmdir()
+        if not existed:
+            models.rmdir()
 
 
 def test_one_run_directory_never_has_two_writers(tmp_path):
@@ -272,7 +275,9 @@ def test_a_failed_write_leaves_no_temporary_and_the_old_file_whole(tmp_path, mon
 
 @pytest.mark.parametrize("text", ['{"evals": "many"}', "{not json", '{"evals": 100000000000}'])
 def test_a_damaged_search_record_is_reported_by_status(ml_campaign, text):
-    d = Campaign.of(load_spec(ml_campaign)).workdir / "searches" / "search-broken"
+    base = Campaign.of(load_spec(ml_campaign)).workdir / "searches"
+    existed = base.exists()  # other tests assert that a dry run creates no searches/ folder
+    d = base / "search-broken"
     d.mkdir(parents=True, exist_ok=True)
     (d / "search.json").write_text(text)
     try:
@@ -282,3 +287,5 @@ def test_a_damaged_search_record_is_reported_by_status(ml_campaign, text):
     finally:
         (d / "search.json").unlink()
         d.rmdir()
+        if not existed:
+            base.rmdir()
