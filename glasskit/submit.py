@@ -49,9 +49,6 @@ def glasskit_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "glasskit"]
 
 
-_safe_for_sbatch = safe_for_sbatch
-
-
 def _validate(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterProfile, ranks: int | None) -> int:
     """The checks of a submission that need no campaign state; returns the ranks per task."""
     if stage not in STAGES:
@@ -98,7 +95,7 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
     plan = make_plan(todo, ranks, profile.max_array_size, costs=stage_costs(spec, stage, todo))
     submission = submission or new_submission_id()
     log_dir = campaign.log_dir(submission)
-    _safe_for_sbatch(log_dir, "log directory")
+    safe_for_sbatch(log_dir, "log directory")
     sims = format_ranges(plan.sims)
     command = (exe or glasskit_command()) + [
         "run", stage, "--spec", str(Path(spec.path).absolute()), "--workdir", str(campaign.workdir),

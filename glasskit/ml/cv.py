@@ -94,7 +94,7 @@ def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: l
     inner-test AUC, the chosen values)."""
     rows = []
     for i, d in enumerate(run_dirs):
-        bad = runs.metrics_problem(d / "metrics.json")
+        m, bad = runs.read_metrics(d / "metrics.json")
         if bad == "missing":
             logger.error("fold %d has no metrics (%s): re-submit the same command to finish it", i, d)
             return 1
@@ -102,7 +102,6 @@ def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: l
             logger.error("fold %d's %s is %s: move the run aside (mv %s %s.damaged) and re-submit", i,
                          d / "metrics.json", bad, d, d)
             return 1
-        m = runs.read_json(d / "metrics.json")
         rows.append({"fold": i, "run": d.name, "auc": m["test"]["auc"], "accuracy": m["test"]["accuracy"],
                      "n_test": m["test"]["n"], "val_accuracy": m["val"]["accuracy"], "n_val": m["val"]["n"],
                      "hyperparameters": m["config"]["net"],

@@ -158,11 +158,11 @@ class Objective(Recorded):
         cfg = with_values(RunConfig.from_dict(self.config), point)
         run_dir = self.run_dir(point)
         if (run_dir / "metrics.json").exists():  # trained before: trusted only once validated
-            bad = runs.metrics_problem(run_dir / "metrics.json")
+            done, bad = runs.read_metrics(run_dir / "metrics.json")
             if bad:
                 raise GlasskitError(f"run {run_dir.name}: metrics.json {bad}",
                                     f"move {run_dir} aside; the trial is then retrained")
-            return {**runs.read_json(run_dir / "metrics.json"), "run": run_dir.name}
+            return {**done, "run": run_dir.name}
         if self._table is None:
             self._table = load_samples(self.campaign_file, self.spec, cfg.dataset, self.datasets)
         parts = indices(self._table, self.splits)

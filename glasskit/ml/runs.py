@@ -53,13 +53,18 @@ def read_json(path: Path) -> dict:
     return obj if isinstance(obj, dict) else {}
 
 
-def metrics_problem(path: Path) -> str | None:
-    """Why ``metrics.json`` at ``path`` cannot be trusted (None when it can): it must be a JSON
-    object whose ``test`` and ``val`` hold a finite AUC and accuracy in [0, 1] and a count n >= 1."""
-    import math
+def read_metrics(path: Path) -> tuple[dict, str | None]:
+    """``metrics.json`` at ``path``, read once, and why it cannot be trusted (None when it can):
+    it must be a JSON object whose ``test`` and ``val`` hold a finite AUC and accuracy in [0, 1]
+    and a count n >= 1. Callers use the dict only when the problem is None."""
     if not Path(path).is_file():
-        return "missing"
+        return {}, "missing"
     m = read_json(path)
+    return m, _metrics_problem(m)
+
+
+def _metrics_problem(m: dict) -> str | None:
+    import math
     if not m:
         return "not a JSON object (truncated or overwritten)"
     for part in ("test", "val"):
@@ -160,11 +165,11 @@ def state(run_dir: Path) -> RunState:
     """The state of one run, from its files (and squeue / /proc for a live job)."""
     run_dir = Path(run_dir)
     if (run_dir / "metrics.json").exists():
-        bad = metrics_problem(run_dir / "metrics.json")
+        m, bad = read_metrics(run_dir / "metrics.json")
         if bad:
             return RunState(run_dir.name, "damaged", f"{run_dir / 'metrics.json'}: {bad}; move the run aside "
                                                      f"(mv {run_dir} {run_dir}.damaged) and re-submit to redo it")
-        t = read_json(run_dir / "metrics.json")["test"]
+        t = m["test"]
         return RunState(run_dir.name, "done", f"test AUC {t['auc']:.4f}, accuracy {t['accuracy']:.4f}")
     rec = read_json(run_dir / "run.json")
     try:
@@ -191,12 +196,11 @@ def state(run_dir: Path) -> RunState:
 
 def finished(models: Path, warn=None) -> list[tuple[Path, dict]]:
     """(run directory, metrics) of every finished run under ``models`` whose metrics.json and
-    config pass :func:`metrics_problem`; each damaged one is passed to ``warn`` (one line) and
+    config pass :func:`read_metrics`; each damaged one is passed to ``warn`` (one line) and
     left out, so one bad run never stops a figure of the others."""
     out = []
     for path in sorted(Path(models).glob("*/metrics.json")):
-        bad = metrics_problem(path)
-        m = read_json(path) if not bad else {}
+        m, bad = read_metrics(path)
         cfg = m.get("config")
         if not bad and not (isinstance(cfg, dict) and isinstance(cfg.get("model"), str)
                             and isinstance(cfg.get("dataset"), int)):

@@ -133,13 +133,10 @@ def run(s: Search) -> dict:
     return summarize(s)
 
 
-_start_time = runs.process_start
-
-
 def driver_alive(st: dict) -> bool:
     """Whether the driver recorded in search.json ``st`` still runs (on this host)."""
     return (bool(st) and not st.get("ended") and st.get("host") == socket.gethostname()
-            and bool(st.get("pid_start")) and _start_time(st.get("pid")) == st.get("pid_start"))
+            and bool(st.get("pid_start")) and runs.process_start(st.get("pid")) == st.get("pid_start"))
 
 
 def _claim(s: Search) -> None:
@@ -153,7 +150,7 @@ def _claim(s: Search) -> None:
         "dataset": getattr(s.objective, "config", {}).get("dataset"),
         "evals": s.evals, "workers": s.workers, "store": s.store, "space": {k: dataclasses.asdict(d) for k, d in
                                                                           s.dims.items()},
-        "pid": os.getpid(), "pid_start": _start_time(os.getpid()), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        "pid": os.getpid(), "pid_start": runs.process_start(os.getpid()), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def _domain(s: Search):
