@@ -87,6 +87,12 @@ def _search_args(p: argparse.ArgumentParser) -> None:
                    help="parallel workers on a MongoDB-wire store (default 0: trials in this process)")
     p.add_argument("--mongo", metavar="URL", help="a site's MongoDB, mongodb://host:port/db "
                    "(default: the embedded server, started on loopback for the search)")
+    p.add_argument("--mongo-host", metavar="ADDR", default="",
+                   help="bind the embedded server to ADDR instead of loopback ('auto': the driver's own host "
+                   "address), so Slurm workers on other nodes reach it; it has no authentication: trusted networks only")
+    p.add_argument("--driver", choices=("here", "slurm"),
+                   help="where the search driver runs: here, or as a Slurm job of its own (default with "
+                   "--executor slurm: nothing stays on the login node)")
     p.add_argument("--stale-after", type=float, default=60.0, metavar="S",
                    help="re-queue a trial whose worker has been silent S seconds (default 60)")
 
@@ -163,6 +169,13 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="check every shard: readable, schema, frame counts, checksums")
     _campaign_args(v)
+
+    i = sub.add_parser("init", help="lay out a project: the shipped jobs/*.toml and a cluster profile skeleton",
+                       description="Copy the shipped specs into DIR/jobs/ and, with --cluster NAME, write "
+                       "DIR/hpc/clusters/NAME.toml (from the example profile) for you to fill in. Existing "
+                       "files are kept.")
+    i.add_argument("directory", nargs="?", default=".", help="the project directory (default: here)")
+    i.add_argument("--cluster", metavar="NAME", help="also write hpc/clusters/NAME.toml (then use --cluster NAME)")
     return top
 
 
@@ -198,6 +211,13 @@ def _dispatch(args) -> int:
         from .submit import submit
         return submit(args.stage, args.spec, args.array, args.cluster, args.executor,
                       dry_run=args.dry_run, workdir=args.workdir, ranks=args.ranks, redo=args.redo)
+    if args.command == "init":
+        from .project import init_project
+        written = init_project(args.directory, args.cluster)
+        print(f"{len(written)} file(s) written under {args.directory}; next: edit jobs/simulate.toml"
+              + (f" and hpc/clusters/{args.cluster}.toml, then glasskit submit simulate --cluster {args.cluster} "
+                 "--dry-run" if args.cluster else ", then glasskit submit simulate --dry-run"))
+        return 0
     if args.command == "run":
         from .taskcli import run_task
         return run_task(args.stage, args.spec, args.workdir, args.sims, args.tasks, args.ranks,
@@ -214,9 +234,11 @@ def _dispatch(args) -> int:
 def _search_opts(args) -> dict | None:
     """The search options of ``submit search`` / ``submit cv --search``; None without a search."""
     if args.stage == "search" or getattr(args, "search", False):
-        return {"evals": args.evals, "workers": args.workers, "mongo": args.mongo, "stale_after": args.stale_after}
-    if args.stage == "cv" and (args.workers or args.mongo):
-        raise GlasskitError("--workers and --mongo belong to a search", "add --search to choose hyperparameters by TPE")
+        return {"evals": args.evals, "workers": args.workers, "mongo": args.mongo, "stale_after": args.stale_after,
+                "mongo_host": args.mongo_host, "driver": args.driver}
+    if args.stage == "cv" and (args.workers or args.mongo or args.mongo_host or args.driver):
+        raise GlasskitError("--workers, --mongo, --mongo-host and --driver belong to a search",
+                            "add --search to choose hyperparameters by TPE")
     return None
 
 

@@ -132,3 +132,18 @@ def stage_costs(spec, stage: str, sims: Sequence[int]) -> tuple[float, ...]:
         return tuple(float(t) * n for t in t_cool)
     frames = {int(t): spec.n_frames(int(t)) for t in set(t_cool.tolist())}
     return tuple(float(frames[int(t)] * n) for t in t_cool)
+
+
+def cost_classes(sims: Sequence[int], costs: Sequence[float], ratio: float = 4.0) -> list[list[int]]:
+    """Split ``sims`` (with their ``costs``) into classes whose costs lie within ``ratio`` of the
+    class's cheapest, cheapest class first: each class becomes its own array job, so tasks of
+    2e5-step ramps do not ask for the time of 2e7-step ones."""
+    order = sorted(zip(costs, sims))
+    classes: list[list[int]] = []
+    floor = None
+    for c, s in order:
+        if floor is None or c > ratio * floor:
+            classes.append([])
+            floor = c
+        classes[-1].append(int(s))
+    return [sorted(c) for c in classes]

@@ -17,15 +17,15 @@ from pathlib import Path
 
 from .arrayspec import ArraySpec, check_within, format_ranges, parse_array
 from .campaign import Campaign, new_submission_id
-from .cluster import ClusterProfile, load_cluster
+from .cluster import ClusterProfile, load_cluster, slurm_time
 from .engine import lammps_class
 from .errors import GlasskitError
 from .executors import ArrayJob, get_executor
 from .log import logger
 from .render import render, safe_for_sbatch
 from .seeds import simulation_seeds
-from .bill import check_fits, estimate
-from .sharding import ShardPlan, plan as make_plan, stage_costs
+from .bill import Bill, check_fits, estimate
+from .sharding import ShardPlan, cost_classes, plan as make_plan, stage_costs
 from .minimize import minimize_input
 from .simulate import cool_input, ensure_initial
 from .spec import Spec, load_spec
@@ -42,6 +42,7 @@ class Prepared:
     job: ArrayJob
     first_input: str
     skipped: int
+    bill: Bill | None = None
 
 
 def glasskit_command() -> list[str]:
@@ -65,12 +66,47 @@ def _validate(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterP
 
 def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterProfile,
             ranks: int | None = None, submission: str | None = None,
-            exe: list[str] | None = None, redo: bool = False) -> Prepared | None:
-    """Validate and render; returns None when everything requested is already done or running.
+            exe: list[str] | None = None, redo: bool = False) -> list[Prepared]:
+    """Validate and render; one :class:`Prepared` array job per cost class (empty when every
+    requested simulation is already done or running).
     ``redo``: also re-run requested simulations that ``verify`` condemns although they are done."""
     ranks = _validate(stage, spec, array, profile, ranks)
     campaign = Campaign.of(spec)
     requested = array.indices if array else tuple(range(spec.campaign.n_sims))
+    todo = _todo(stage, campaign, requested, redo)
+    if not todo:
+        return []
+    classes = _classes(spec, stage, todo, profile, ranks)
+    if len(classes) > 1:
+        logger.info("%d cost classes (%s): one array job each, so short tasks ask for short times", len(classes),
+                    ", ".join(f"{len(c)} x t_cool {int(spec.t_cool_of([c[0]])[0]):.0e}" for c in classes))
+    preps = []
+    for k, sims in enumerate(classes):
+        sub = submission or new_submission_id()
+        sub = f"{sub}-c{k}" if len(classes) > 1 and submission else sub
+        preps.append(_render(stage, spec, campaign, sims, profile, ranks, array, sub, exe))
+    preps[0].skipped = len(requested) - len(todo)
+    return preps
+
+
+def _classes(spec: Spec, stage: str, todo: list[int], profile: ClusterProfile, ranks: int) -> list[list[int]]:
+    """The cost classes of ``todo`` (:func:`cost_classes`), merged where they would ask for the
+    same --time anyway: a split only ever shortens what the cheaper tasks ask for."""
+    def asks(sims):
+        p = make_plan(sims, min(ranks, len(sims)), profile.max_array_size, costs=stage_costs(spec, stage, sims))
+        return estimate(spec, stage, p, profile, 0).request_min
+    merged: list[list[int]] = []
+    for c in cost_classes(todo, stage_costs(spec, stage, todo)):
+        if merged and asks(c) == asks(merged[-1]):
+            merged[-1] = sorted(merged[-1] + c)
+        else:
+            merged.append(c)
+    return merged
+
+
+def _todo(stage: str, campaign: Campaign, requested, redo: bool) -> list[int]:
+    """The requested simulations that are neither done nor running (plus, with ``redo``, the
+    done ones verify condemns); minimize keeps only those with a completed trajectory."""
     simulated = stage_status(campaign, "simulate").done if stage == "minimize" else None
     st = stage_status(campaign, stage, simulated=simulated)
     todo = [i for i in requested if i not in st.done and i not in st.running]
@@ -90,10 +126,17 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
         if not todo and waiting:
             raise GlasskitError("none of the requested simulations has a completed trajectory to minimize",
                                 "run glasskit submit simulate for them first")
-    if not todo:
-        return None
+    return todo
+
+
+def _render(stage: str, spec: Spec, campaign: Campaign, todo: list[int], profile: ClusterProfile, ranks: int,
+            array: ArraySpec | None, submission: str, exe: list[str] | None) -> Prepared:
+    """One array job of ``todo``: plan, bill, sbatch script, first LAMMPS input."""
+    if ranks > len(todo):
+        logger.info("%d rank(s) per task capped at the %d simulation(s) of this array", ranks, len(todo))
+        ranks = len(todo)
     plan = make_plan(todo, ranks, profile.max_array_size, costs=stage_costs(spec, stage, todo))
-    submission = submission or new_submission_id()
+    bill = estimate(spec, stage, plan, profile, estimate_bytes(spec, stage, plan.sims))
     log_dir = campaign.log_dir(submission)
     safe_for_sbatch(log_dir, "log directory")
     sims = format_ranges(plan.sims)
@@ -103,15 +146,11 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
         "--balance", "cost"]
     launch = profile.launch_command(ranks)
     throttle = array.throttle if array else None
-    directives = [("job-name", f"gk-{spec.campaign.name}-{stage}"),
-                  ("array", plan.array + (f"%{throttle}" if throttle else "")),
-                  ("ntasks", ranks), ("cpus-per-task", 1), ("mem-per-cpu", profile.memory_per_rank),
-                  ("time", profile.time), ("output", f"{log_dir}/%A_%a.out")]
-    directives += [(k, v) for k, v in (("partition", profile.partition), ("account", profile.account)) if v]
-    script = render("slurm/array.sbatch.j2", directives=directives, campaign=spec.campaign.name,
-                    submission=submission, modules=list(profile.modules),
+    script = render("slurm/array.sbatch.j2", directives=array_directives(spec, stage, plan, profile, bill, throttle,
+                                                                         log_dir),
+                    campaign=spec.campaign.name, submission=submission, modules=list(profile.modules),
                     # one thread per rank: each rank is one core's simulation (lj/cut/omp included)
-                    env=[("OMP_NUM_THREADS", "1")],
+                    env=[("OMP_NUM_THREADS", "1"), *profile.env],
                     n_tasks=plan.n_tasks, ranks=ranks, sims=_short(sims),
                     launch=shlex.join(launch), command=shlex.join(command))
     first, data = plan.sims[0], campaign.workdir / "init.data"
@@ -120,7 +159,22 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
                    if stage == "simulate" else minimize_input(spec, data))
     job = ArrayJob(stage, submission, plan.n_tasks, ranks, throttle, command, launch, script, log_dir,
                    campaign.shard_dir(stage, submission), profile)
-    return Prepared(campaign, profile, plan, job, first_input, len(requested) - len(todo))
+    return Prepared(campaign, profile, plan, job, first_input, 0, bill)
+
+
+def array_directives(spec: Spec, stage: str, plan: ShardPlan, profile: ClusterProfile, bill: Bill,
+                     throttle: int | None, log_dir: Path) -> list[str]:
+    """The #SBATCH options of an array job: one node per task (the whole node, exclusive, when
+    the task's ranks fill it), the time its bill needs, then the site's own options."""
+    ranks = plan.ranks_per_task
+    d = [("job-name", f"gk-{spec.campaign.name}-{stage}"),
+         ("array", plan.array + (f"%{throttle}" if throttle else "")),
+         ("nodes", 1), ("ntasks", ranks), ("cpus-per-task", 1)]
+    if ranks == profile.cores_per_node:
+        d.append(("exclusive", None))
+    d += [("mem-per-cpu", profile.memory_per_rank), ("time", slurm_time(bill.request_min)),
+          ("output", f"{log_dir}/%A_%a.out")]
+    return [k if v is None else f"{k}={v}" for k, v in d + profile.site_directives()]
 
 
 def _short(ranges: str, limit: int = 60) -> str:
@@ -140,72 +194,88 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
     profile = load_cluster(cluster)
     ex = get_executor(executor)
     if dry_run:  # a dry run shows the script even where the scheduler is not reachable
-        return _plan(stage, spec, array, profile, ranks, ex, out, dry_run=True, redo=redo) or 0
+        _plan(stage, spec, array, profile, ranks, ex, out, dry_run=True, redo=redo)
+        return 0
     ex.check(profile)
     campaign = Campaign.of(spec)
     _validate(stage, spec, array, profile, ranks)  # before the campaign directory is created
     lammps_class()  # a missing LAMMPS fails here, before anything is written
     _check_writable(campaign.workdir)
     with submit_lock(campaign.workdir) as lock:
-        prep = _plan(stage, spec, array, profile, ranks, ex, out, redo=redo)
-        if prep is None:
+        preps = _plan(stage, spec, array, profile, ranks, ex, out, redo=redo)
+        if not preps:
             return 0
-        return _launch(prep, ex, spec, lock.release)
+        return _launch(preps, ex, spec, lock.release)
 
 
-def _plan(stage, spec, array, profile, ranks, ex, out, dry_run: bool = False, redo: bool = False) -> Prepared | None:
-    """Validate, plan, bill (and print a dry run); None when there is nothing to submit."""
-    prep = prepare(stage, spec, array, profile, ranks, redo=redo)
-    if prep is None:
+def _plan(stage, spec, array, profile, ranks, ex, out, dry_run: bool = False, redo: bool = False) -> list[Prepared]:
+    """Validate, plan, bill (and print a dry run); empty when there is nothing to submit."""
+    preps = prepare(stage, spec, array, profile, ranks, redo=redo)
+    if not preps:
         logger.info("every requested simulation of '%s' is already done or running: nothing to submit",
                     spec.campaign.name)
-        return None
-    if prep.skipped:
-        logger.info("%d requested simulation(s) already done or running are skipped", prep.skipped)
-    bal = prep.plan.balance
-    logger.info("%d simulation(s) -> %d array task(s) x %d rank(s) (max array size %d); balanced by cost "
-                "(t_cool x N): longest task %.2fx the mean, longest rank %.2fx", len(prep.plan.sims),
-                prep.plan.n_tasks, prep.job.ranks, prep.profile.max_array_size, bal["task"], bal["rank"])
-    bill = estimate(spec, stage, prep.plan, prep.profile, estimate_bytes(spec, stage, prep.plan.sims))
-    if dry_run:
-        out(prep.job.script.rstrip("\n"))
-        what = f"simulation {prep.plan.sims[0]}" if stage == "simulate" else "minimizer, reused per frame"
-        out(f"\n# ---- first LAMMPS input ({what}) ----")
-        out(prep.first_input.rstrip("\n"))
-        out("\n" + "\n".join(bill.lines()))
-    else:
-        logger.info("estimate: %s", "; ".join(line.lstrip("# ") for line in bill.lines()))
-    if ex.name == "slurm":  # the local executor has no time limit
-        check_fits(spec, stage, prep.plan, prep.profile, bill)
+        return []
+    if preps[0].skipped:
+        logger.info("%d requested simulation(s) already done or running are skipped", preps[0].skipped)
+    for k, prep in enumerate(preps):
+        bal, bill = prep.plan.balance, prep.bill
+        logger.info("%d simulation(s) -> %d array task(s) x %d rank(s) (max array size %d); balanced by cost "
+                    "(t_cool x N): longest task %.2fx the mean, longest rank %.2fx", len(prep.plan.sims),
+                    prep.plan.n_tasks, prep.job.ranks, prep.profile.max_array_size, bal["task"], bal["rank"])
+        if prep.profile.charge == "node" and prep.job.ranks < prep.profile.cores_per_node:
+            logger.warning("cluster '%s' charges whole nodes: each task is billed %d cores and uses %d",
+                           prep.profile.name, prep.profile.cores_per_node, prep.job.ranks)
+        if dry_run:
+            if len(preps) > 1:
+                out(f"{'' if k == 0 else chr(10)}# ==== array job {k + 1} of {len(preps)} (cost class {k}) ====")
+            out(prep.job.script.rstrip("\n"))
+            what = f"simulation {prep.plan.sims[0]}" if stage == "simulate" else "minimizer, reused per frame"
+            out(f"\n# ---- first LAMMPS input ({what}) ----")
+            out(prep.first_input.rstrip("\n"))
+            out("\n" + "\n".join(bill.lines()))
+        else:
+            logger.info("estimate: %s", "; ".join(line.lstrip("# ") for line in bill.lines()))
+        if ex.name == "slurm":  # the local executor has no time limit
+            check_fits(spec, stage, prep.plan, prep.profile, bill)
     if dry_run:
         logger.info("dry run (%s executor): nothing written, nothing submitted", ex.name)
-        return None
-    return prep
+        return []
+    return preps
 
 
-def _launch(prep: Prepared, ex, spec: Spec, unlock=lambda: None) -> int:
-    campaign, job = prep.campaign, prep.job
+def _launch(preps: list[Prepared], ex, spec: Spec, unlock=lambda: None) -> int:
+    """Write each array job's script and record, then run (local) or submit (Slurm) them."""
+    campaign = preps[0].campaign
     lammps_class()  # a missing LAMMPS fails here, before anything is written
     _check_writable(campaign.workdir)
-    _check_space(campaign.workdir, estimate_bytes(spec, job.stage, prep.plan.sims))
+    _check_space(campaign.workdir, sum(estimate_bytes(spec, p.job.stage, p.plan.sims) for p in preps))
     ensure_initial(spec, campaign.workdir)
-    script_path = campaign.submissions_dir / f"{job.submission}.sbatch"
     campaign.submissions_dir.mkdir(parents=True, exist_ok=True)
-    script_path.write_text(job.script)
-    base = {"submission": job.submission, "stage": job.stage, "sims": format_ranges(prep.plan.sims),
-            "n_tasks": job.n_tasks, "ranks": job.ranks, "balance": "cost", "spec": str(Path(spec.path).absolute()),
-            "script": str(script_path), "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    if ex.name == "local":  # claimed: later submits see these simulations as running
-        campaign.record(job.submission, {**base, "executor": "local", "pid": os.getpid(),
-                                         "host": socket.gethostname(), "finished": False})
+    bases = []
+    for prep in preps:
+        job = prep.job
+        script_path = campaign.submissions_dir / f"{job.submission}.sbatch"
+        script_path.write_text(job.script)
+        base = {"submission": job.submission, "stage": job.stage, "sims": format_ranges(prep.plan.sims),
+                "n_tasks": job.n_tasks, "ranks": job.ranks, "balance": "cost",
+                "spec": str(Path(spec.path).absolute()), "script": str(script_path),
+                "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        if ex.name == "local":  # claimed: later submits see these simulations as running
+            campaign.record(job.submission, {**base, "executor": "local", "pid": os.getpid(),
+                                             "host": socket.gethostname(), "finished": False})
+        bases.append((prep, base, script_path))
+    if ex.name == "local":
         unlock()
-    result = ex.submit(job, script_path)
-    path = campaign.record(job.submission, {**base, **result})
-    logger.info("submission %s recorded in %s", job.submission, path)
-    if result.get("failed_tasks"):
-        _report_failures(campaign, job, result["failed_tasks"])
-        return 1
-    return 0
+    code = 0
+    for prep, base, script_path in bases:
+        job = prep.job
+        result = ex.submit(job, script_path)
+        path = campaign.record(job.submission, {**base, **result})
+        logger.info("submission %s recorded in %s", job.submission, path)
+        if result.get("failed_tasks"):
+            _report_failures(campaign, job, result["failed_tasks"])
+            code = 1
+    return code
 
 
 def _report_failures(campaign, job, tasks: list[int]) -> None:

@@ -98,11 +98,10 @@ def test_help_teaches():
 
 
 def test_dry_run_needs_no_running_scheduler_but_a_submit_does(capsys, tmp_path, monkeypatch):
-    import glasskit.cluster as cluster
     (tmp_path / "clusters").mkdir()
     (tmp_path / "clusters" / "down.toml").write_text(
         'name = "down"\nmax_array_size = 1001\nslurm_conf = "/nonexistent/slurm.conf"\n')
-    monkeypatch.setattr(cluster, "CLUSTERS", tmp_path / "clusters")
+    monkeypatch.setenv("GLASSKIT_CLUSTERS", str(tmp_path / "clusters"))
     monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/" + name)  # as if sbatch were installed
     spec = write_spec(tmp_path / "s.toml", tmp_path / "campaign")
     assert main(["submit", "simulate", "--spec", str(spec), "--cluster", "down", "--executor", "slurm",

@@ -36,10 +36,11 @@ def paper():
 
 
 def test_golden_sbatch_for_the_paper_campaign(paper):
-    prep = prepare("simulate", paper, parse_array("0-19999%200"), load_cluster("local"),
-                   submission="sub-golden", exe=["glasskit"])
-    assert "#SBATCH --array=0-1000%200\n" in prep.job.script
-    _golden("simulate.sbatch", prep.job.script)
+    fast, slow = prepare("simulate", paper, parse_array("0-19999%200"), load_cluster("local"),
+                         submission="sub-golden", exe=["glasskit"])
+    assert "#SBATCH --array=0-1000%200\n" in fast.job.script
+    assert "--sims 10000-19999" in fast.job.script and "--sims 0-9999" in slow.job.script
+    _golden("simulate.sbatch", fast.job.script)
 
 
 def test_golden_lammps_inputs(paper):
@@ -70,6 +71,6 @@ def test_lammps_paths_with_special_characters_are_rejected(paper, path):
 def test_workdir_with_shell_metacharacters_is_rejected_for_sbatch(tmp_path):
     spec = load_spec("jobs/demo.toml", workdir=str(tmp_path / "x;touch pwned"))
     with pytest.raises(GlasskitError) as err:
-        prepare("simulate", spec, None, load_cluster("local"), exe=["glasskit"])
+        prepare("simulate", spec, None, load_cluster("local"), exe=["glasskit"])  # noqa: B018
     assert "#SBATCH" in err.value.problem
     assert not (tmp_path / "x;touch pwned").exists()

@@ -44,6 +44,7 @@ class TrainTask(submitit.helpers.Checkpointable):
     splits: dict | None = None
     local: bool = True
     threads: int = 0
+    gpus: int = 0           # the GPUs per node the profile promises (0: CPU processes)
 
     def __call__(self) -> dict:
         from ..log import setup
@@ -59,7 +60,7 @@ class TrainTask(submitit.helpers.Checkpointable):
         return submitit.helpers.DelayedSubmission(self)
 
 
-def dist_env(local: bool):
+def dist_env(local: bool, gpus: int = 0):
     import torch
     from .train import Dist
     try:
@@ -68,6 +69,10 @@ def dist_env(local: bool):
     except RuntimeError:  # called outside submitit (a bench, a test): one process
         world, rank = 1, 0
     cuda = torch.cuda.is_available()
+    if gpus and not cuda:
+        raise GlasskitError(f"this node ({socket.gethostname()}) shows no usable GPU to torch {torch.__version__} "
+                            f"although the cluster profile promises {gpus} per node",
+                            "check the [gpu] partition/constraint of the profile and that torch is a CUDA build")
     device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
     if world > 1:
         denv = submitit.helpers.TorchDistributedEnvironment()
@@ -89,7 +94,7 @@ def _run(task: TrainTask) -> dict:
     cfg = RunConfig.from_dict(task.config)
     if task.threads:
         torch.set_num_threads(task.threads)
-    dist = dist_env(task.local)
+    dist = dist_env(task.local, task.gpus)
     try:
         table = load_samples(task.campaign_file, task.spec, cfg.dataset, task.datasets)
         if task.splits:
@@ -106,13 +111,15 @@ def _run(task: TrainTask) -> dict:
 
 @dataclass
 class Launcher:
-    """Where and how a training job runs: ``local`` (submitit.LocalExecutor) or ``slurm``."""
+    """Where and how a training job runs: ``local`` (submitit.LocalExecutor) or ``slurm``, on
+    the profile's ``[gpu]`` nodes: one process per GPU with its CPUs and host memory."""
 
     kind: str
     tasks: int
     profile: ClusterProfile
     timeout_min: int = 0
     params: dict = field(default_factory=dict)
+    on_gpus: bool = True     # a training job ([gpu] nodes); False: the search driver
 
     @classmethod
     def of(cls, executor: str | None, tasks: int, profile: ClusterProfile) -> "Launcher":
@@ -124,27 +131,26 @@ class Launcher:
             logger.info("no Slurm on this machine (sbatch not found): training with submitit's local executor")
         if kind not in ("local", "slurm"):
             raise GlasskitError(f"unknown executor {kind!r}", "use --executor slurm or --executor local")
-        timeout = minutes(profile.time)
+        g = profile.gpu
+        timeout = minutes(g.time or profile.time)
         if kind == "local":
             cores = os.cpu_count() or 1
             if tasks > cores:
                 raise GlasskitError(f"--tasks {tasks} exceeds the {cores} cores of this machine",
                                     f"use --tasks {cores} or fewer, or --executor slurm")
-            params = {"tasks_per_node": tasks, "timeout_min": timeout}
-        else:
-            gpus = profile.gpus_per_node
-            if gpus and tasks > gpus:
-                raise GlasskitError(f"--tasks {tasks} exceeds the {gpus} GPUs per node of cluster "
-                                    f"'{profile.name}'", f"use --tasks {gpus} or fewer (one process per GPU)")
-            params = {"ntasks_per_node": tasks, "nodes": 1, "time": timeout, "cpus_per_task": 1,
-                      "mem_per_cpu": profile.memory_per_rank, "job_name": "gk-train",
-                      "srun_args": ["--kill-on-bad-exit=1"]}
-            part = profile.gpu_partition or profile.partition
-            params.update({k: v for k, v in (("partition", part), ("account", profile.account),
-                                             ("gpus_per_node", gpus or None)) if v})
-            if profile.modules:
-                params["setup"] = [f"module load {shlex.quote(m)}" for m in profile.modules]
-        return cls(kind, tasks, profile, timeout, params)
+            return cls(kind, tasks, profile, timeout, {"tasks_per_node": tasks, "timeout_min": timeout})
+        if g.gpus_per_node and tasks > g.gpus_per_node:
+            raise GlasskitError(f"--tasks {tasks} exceeds the {g.gpus_per_node} GPUs per node of cluster "
+                                f"'{profile.name}'", f"use --tasks {g.gpus_per_node} or fewer (one process per GPU)")
+        return cls(kind, tasks, profile, timeout, slurm_params(profile, tasks, timeout, "gk-train"))
+
+    def for_workers(self) -> "Launcher":
+        """The launcher of search workers: one process (one GPU where the profile has them) per
+        job, named gk-search; the dry run previews exactly this."""
+        if self.kind == "local":
+            return self
+        params = slurm_params(self.profile, 1, self.timeout_min, "gk-search")
+        return Launcher(self.kind, 1, self.profile, self.timeout_min, params)
 
     def executor(self, folder: Path):
         if self.kind == "local":
@@ -157,15 +163,23 @@ class Launcher:
         return ex
 
     def check(self) -> None:
+        """Before a real submission: Slurm reachable, and a CUDA torch for a GPU profile."""
         if self.kind == "slurm":
             from ..executors import SlurmExecutor
             SlurmExecutor().check(self.profile)
+            problem = cpu_only_torch(self.profile) if self.on_gpus else ""
+            if problem:
+                raise GlasskitError(problem, "install a CUDA build of torch into this environment (the site's "
+                                    "pytorch module, or the pip/conda CUDA wheel its docs name), or set "
+                                    "[gpu] gpus_per_node = 0 to train on CPU nodes")
 
     def preview(self, folder: Path) -> str:
         """What ``--dry-run`` prints: the submitit parameters and, for Slurm, the sbatch script."""
         lines = [f"# submitit {'SlurmExecutor' if self.kind == 'slurm' else 'LocalExecutor'} "
                  f"parameters ({self.tasks} DDP process(es))"]
         lines += [f"#   {k} = {v!r}" for k, v in sorted(self.params.items())]
+        if self.kind == "slurm" and self.on_gpus and cpu_only_torch(self.profile):
+            lines.append(f"# WARNING: {cpu_only_torch(self.profile)}: a real submission is refused")
         if self.kind == "slurm":
             from submitit.slurm.slurm import _make_sbatch_string
             command = f"{shlex.quote(sys.executable)} -u -m submitit.core._submit {shlex.quote(str(folder))}"
@@ -180,6 +194,107 @@ class Launcher:
         else:  # the local job id is the PID of its process: with its start time, liveness is exact
             rec["pid_start"] = runs.process_start(job.job_id)
         return rec
+
+
+def slurm_params(profile: ClusterProfile, tasks: int, timeout: int, name: str) -> dict:
+    """submitit SlurmExecutor parameters of a training job of ``tasks`` processes on one node of
+    the profile's ``[gpu]`` table: site options (partition, account, qos, constraint,
+    reservation, extra lines), environment and modules included."""
+    g = profile.gpu
+    params = {"nodes": 1, "ntasks_per_node": tasks, "time": timeout, "cpus_per_task": g.cpus_per_gpu,
+              "job_name": name, "srun_args": ["--kill-on-bad-exit=1"]}
+    if g.gpus_per_node:
+        params.update(gpus_per_node=tasks, mem_per_gpu=g.memory_per_gpu)
+    else:
+        params["mem"] = _times(g.memory_per_gpu, tasks)
+    return _site(params, profile, True, g.modules or profile.modules, str(g.cpus_per_gpu))  # [gpu]'s own modules
+
+
+def _site(params: dict, profile: ClusterProfile, gpu: bool, modules, threads: str) -> dict:
+    """``params`` plus the site's options, the modules to load and the environment to export."""
+    extra = {}
+    for key, value in profile.site_directives(gpu=gpu):
+        py = key.replace("-", "_")
+        if py in ("partition", "account", "qos", "constraint") and value:
+            params[py] = value
+        else:  # reservation and the profile's extra lines: "--key[=value]"
+            extra[py] = value or True
+    if extra:
+        params["additional_parameters"] = extra
+    params["setup"] = [f"module load {shlex.quote(m)}" for m in modules]
+    params["setup"] += [f"export {k}={shlex.quote(v)}" for k, v in (("OMP_NUM_THREADS", threads), *profile.env)]
+    return params
+
+
+def _times(memory: str, n: int) -> str:
+    """"4G" x 2 -> "8G" (Slurm memory sizes)."""
+    digits = memory.rstrip("KMGT")
+    return f"{int(digits) * n}{memory[len(digits):]}"
+
+
+def cpu_only_torch(profile: ClusterProfile) -> str:
+    """The problem, when the profile has GPUs but this torch cannot use any; else ''."""
+    if not profile.gpu.gpus_per_node:
+        return ""
+    import torch
+    if torch.version.cuda or getattr(torch.version, "hip", None):
+        return ""
+    return (f"cluster '{profile.name}' trains on {profile.gpu.gpus_per_node} GPU(s) per node, but this Python's "
+            f"torch {torch.__version__} is a CPU-only build: every process would silently train on CPU")
+
+
+@dataclass
+class SearchDriver:
+    """The search driver as a Slurm job: runs ``submit_learning(**args)`` (with ``driver``
+    "here") on a compute node; that submits the worker jobs and keeps them fed."""
+
+    args: dict
+
+    def __call__(self) -> int:
+        from ..log import setup
+        from .submit import submit_learning
+        setup()
+        try:
+            code = submit_learning(**self.args)
+        except GlasskitError as exc:  # an input problem: one line in the job log, no traceback
+            print(f"glasskit: error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        if code:
+            raise SystemExit(code)
+        return code
+
+
+def driver_params(profile: ClusterProfile) -> dict:
+    """A one-core job on the simulation nodes for as long as the profile allows: the driver
+    sleeps between TPE proposals; the trials run in the worker jobs."""
+    params = {"nodes": 1, "ntasks_per_node": 1, "cpus_per_task": 1, "mem": "4G", "time": minutes(profile.time),
+              "job_name": "gk-search-driver"}
+    return _site(params, profile, False, profile.modules, "1")
+
+
+def driver_preview(profile: ClusterProfile, folder: Path) -> str:
+    """What a dry run shows of the driver job (the workers' scripts follow in the search's)."""
+    launcher = Launcher("slurm", 1, profile, minutes(profile.time), driver_params(profile), on_gpus=False)
+    return "\n".join(["# ==== the search driver, a Slurm job of its own ====",
+                      launcher.preview(folder).replace("(1 DDP process(es))", "(the driver)"),
+                      "# ==== what the driver runs ===="])
+
+
+def submit_driver(args: dict, profile: ClusterProfile, folder: Path, out) -> int:
+    """Submit the driver job and return: nothing of the search stays on this host."""
+    launcher = Launcher("slurm", 1, profile, minutes(profile.time), driver_params(profile), on_gpus=False)
+    from ..executors import SlurmExecutor
+    SlurmExecutor().check(profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        job = launcher.executor(folder).submit(SearchDriver(args))
+    except submitit.core.utils.FailedJobError as exc:
+        raise GlasskitError(f"the search driver could not be submitted: {str(exc).strip().splitlines()[-1]}",
+                            "check that Slurm runs (sinfo), or use --driver here") from None
+    logger.info("search driver: Slurm job %s (log %s); it submits the workers. Nothing runs on this host: watch "
+                "it with glasskit status", job.job_id, folder / f"{job.job_id}_0_log.err")
+    out(f"search driver submitted: Slurm job {job.job_id}")
+    return 0
 
 
 def wait(job, run_dir: Path, poll: float = 1.0) -> list | None:

@@ -4,7 +4,7 @@
 is submitted and turns every failure into one line. Without it, :class:`EmbeddedMongo` runs the
 jongodb binary that ``hpc/setup/install.sh`` puts in the virtual environment (no ``mongod`` exists
 in Debian; jongodb is in-memory, so glasskit keeps every finished trial in ``trials.jsonl`` as
-well) on a free loopback port, and stops it by PID when the search ends; the server also dies with
+well) on a free loopback port (``--mongo-host``: an address the compute nodes reach), and stops it by PID when the search ends; the server also dies with
 the process that started it (``PR_SET_PDEATHSIG``), so a killed driver leaves no orphan.
 """
 from __future__ import annotations
@@ -91,17 +91,40 @@ def _die_with_parent() -> None:
         pass
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
-class EmbeddedMongo:
-    """jongodb on 127.0.0.1:<free port>, as a context manager; ``url`` while it runs."""
+def listen_address(host: str) -> str:
+    """The address the embedded server binds: loopback by default; ``auto``: the address this
+    host's name resolves to (run where the driver runs, e.g. inside its Slurm job); else the
+    given IPv4 address or host name, which must resolve to an address of this host."""
+    if not host:
+        return "127.0.0.1"
+    name = socket.gethostname() if host == "auto" else host
+    try:
+        addr = socket.gethostbyname(name)
+    except OSError:
+        raise GlasskitError(f"--mongo-host {host!r}: {name!r} does not resolve to an address",
+                            "give an IPv4 address of this host that the compute nodes reach") from None
+    try:
+        _free_port(addr)
+    except OSError as exc:
+        raise GlasskitError(f"--mongo-host {host!r}: cannot listen on {addr} here ({exc.strerror})",
+                            "give an address of this host (ip -4 addr lists them)") from None
+    return addr
 
-    def __init__(self, log_path: Path, ready_s: float = 20.0):
-        self.log_path, self.ready_s = Path(log_path), ready_s
+
+class EmbeddedMongo:
+    """jongodb on <host>:<free port> (loopback unless ``host`` is given), as a context
+    manager; ``url`` while it runs. jongodb has no authentication: on a routable address anyone
+    who reaches the port can read and write the trials, so bind one only on a trusted cluster
+    network, and prefer a site server with credentials (``--mongo``) elsewhere."""
+
+    def __init__(self, log_path: Path, ready_s: float = 20.0, host: str = "127.0.0.1"):
+        self.log_path, self.ready_s, self.host = Path(log_path), ready_s, host
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
@@ -109,15 +132,16 @@ class EmbeddedMongo:
         exe = binary()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):  # a port taken between probing and binding: try another
-            port = _free_port()
+            port = _free_port(self.host)
             with open(self.log_path, "ab") as log:
-                self.proc = subprocess.Popen([str(exe), "--host=127.0.0.1", f"--port={port}"], stdout=log,
+                self.proc = subprocess.Popen([str(exe), f"--host={self.host}", f"--port={port}"], stdout=log,
                                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                              preexec_fn=_die_with_parent)
-            self.url = f"mongodb://127.0.0.1:{port}/{DEFAULT_DB}"
+            self.url = f"mongodb://{self.host}:{port}/{DEFAULT_DB}"
             if self._wait_ready(port):
                 logger.info("no --mongo given: embedded MongoDB-wire server (jongodb, in memory) at %s, pid %d, "
-                            "log %s", self.url, self.proc.pid, self.log_path)
+                            "log %s%s", self.url, self.proc.pid, self.log_path,
+                            "" if self.host == "127.0.0.1" else " (no authentication: a trusted network only)")
                 return self.url
             self.stop()
         raise GlasskitError(f"the embedded MongoDB-wire server {exe} did not start (log: {self.log_path})",
@@ -129,7 +153,7 @@ class EmbeddedMongo:
             if self.proc.poll() is not None:
                 return False
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                with socket.create_connection((self.host, port), timeout=0.2):
                     return True
             except OSError:
                 time.sleep(0.05)

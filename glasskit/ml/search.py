@@ -64,6 +64,7 @@ class Search:
     launcher: Launcher | None = None
     poll_s: float = 0.1
     threads: int = 0  # intra-op threads per worker (0: torch's default)
+    mongo_host: str = ""  # the embedded server's address ("": loopback, "auto": this host's name)
 
     @property
     def store(self) -> str:
@@ -72,7 +73,7 @@ class Search:
 
 def plan(cfg: RunConfig, dims: dict[str, Dimension], workdir: Path, splits: dict, inputs_files: tuple,
          evals: int, workers: int = 0, mongo: str | None = None, launcher: Launcher | None = None,
-         stale_after: float = 60.0, prefix: str = "") -> Search:
+         stale_after: float = 60.0, prefix: str = "", mongo_host: str = "") -> Search:
     """The :class:`Search` of ``cfg`` over ``dims`` on ``splits`` ([sim, frame] pairs of train /
     val / test); ``inputs_files`` = (campaign file, spec, datasets file)."""
     if not 1 <= evals <= 100_000:
@@ -93,7 +94,8 @@ def plan(cfg: RunConfig, dims: dict[str, Dimension], workdir: Path, splits: dict
     obj = Objective(str(directory), dims, cfg.as_dict(), campaign_file, spec, datasets, splits,
                     str(Path(workdir) / runs.MODELS_DIR), f"{name}-", threads)
     seed = cfg.train.seed * 1_000_003 + int(name[-8:], 16)  # its own TPE draws per experiment (CV fold)
-    return Search(name, directory, obj, dims, evals, workers, mongo, seed, stale_after, launcher, threads=threads)
+    return Search(name, directory, obj, dims, evals, workers, mongo, seed, stale_after, launcher, threads=threads,
+                  mongo_host=mongo_host)
 
 
 def describe(s: Search) -> str:
@@ -103,11 +105,14 @@ def describe(s: Search) -> str:
              f"#   {s.evals} trial(s); objective -(inner-test AUC); split "
              f"{ {k: len(v) for k, v in getattr(s.objective, 'splits', {}).items()} } samples",
              "#   store: " + {"trials": "hyperopt.Trials in this process (sequential)",
-                             "embedded": "MongoTrials on the embedded jongodb server (loopback)",
+                             "embedded": "MongoTrials on the embedded jongodb server ("
+                                         + (f"listening on {s.mongo_host}, no authentication" if s.mongo_host
+                                            else "loopback") + ")",
                              "mongodb": f"MongoTrials on {s.mongo}"}[s.store]]
     if s.workers:
         lines.append(f"#   {s.workers} worker(s), stale reservations re-queued after {s.stale_after:g} s")
-        lines.append(s.launcher.preview(s.directory / "workers").replace("DDP process(es)", "process per worker"))
+        lines.append(s.launcher.for_workers().preview(s.directory / "workers")
+                     .replace("(1 DDP process(es))", f"(each of the {s.workers} worker jobs)"))
     return "\n".join(lines)
 
 
@@ -173,7 +178,8 @@ def _parallel(s: Search, records: list[dict]) -> None:
     from hyperopt.utils import pickler
     from .mongoserver import EmbeddedMongo, connect, redact
     from .worker import FLAGS, jobs_handle
-    server = EmbeddedMongo(s.directory / "mongo.log") if not s.mongo else None
+    from .mongoserver import listen_address
+    server = EmbeddedMongo(s.directory / "mongo.log", host=listen_address(s.mongo_host)) if not s.mongo else None
     with server or nullcontext():
         url = s.mongo or server.url
         _, db = connect(url)
@@ -257,11 +263,9 @@ class WorkerPool:
         self.s, self.folder = s, s.directory / "workers"
         self.task = SearchWorker(url, s.name, poll_s=s.poll_s, beat_s=max(0.5, s.stale_after / 6),
                                  threads=s.threads)
-        self.ex = s.launcher.executor(self.folder)
+        self.ex = s.launcher.for_workers().executor(self.folder)  # what the dry run showed
         try:
-            if s.launcher.kind == "slurm":  # one GPU per worker where the profile has GPUs
-                gpus = {"gpus_per_node": 1} if s.launcher.params.get("gpus_per_node") else {}
-                self.ex.update_parameters(job_name="gk-search", **gpus)
+            if s.launcher.kind == "slurm":
                 with self.ex.batch():
                     self.jobs = [self.ex.submit(self.task) for _ in range(s.workers)]
             else:

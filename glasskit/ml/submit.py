@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+import os
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,8 @@ def prepare(cfg: RunConfig, inputs: Inputs, launcher: Launcher, run_dir: Path,
     runs.write_json(run_dir / "config.json", {"config": cfg.as_dict(), "campaign": str(inputs.campaign_file),
                                               "spec": spec, "datasets": datasets, "splits": splits})
     return TrainTask(str(run_dir), cfg.as_dict(), str(inputs.campaign_file), spec, datasets, splits,
-                     local=launcher.kind == "local", threads=_threads(launcher))
+                     local=launcher.kind == "local", threads=_threads(launcher),
+                     gpus=launcher.profile.gpus_per_node if launcher.kind == "slurm" else 0)
 
 
 def submit_train(cfg: RunConfig, inputs: Inputs, launcher: Launcher, dry_run: bool = False,
@@ -194,8 +196,9 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
                     datasets="jobs/datasets.toml", wait=False, dry_run=False, folds=3, search=None,
                     out=print) -> int:
     """``glasskit submit train|cv|search``: validate everything, then launch; returns the exit
-    code. ``search``: {evals, workers, mongo, stale_after} of a TPE search (``search`` and
-    ``cv --search``)."""
+    code. ``search``: {evals, workers, mongo, mongo_host, stale_after, driver} of a TPE search
+    (``search`` and ``cv --search``); ``driver`` "slurm" (the default with the Slurm executor)
+    submits this very call, with ``driver`` "here", as a Slurm job and returns."""
     from ..cluster import load_cluster
     from ..spec import load_spec
     from .config import load_models, parse_overrides, resolve
@@ -215,8 +218,24 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
     searcher = None
     if search is not None:
         from .tune import Tuner
+        search = dict(search)
+        driver = search.pop("driver", None) or ("slurm" if launcher.kind == "slurm" else "here")
+        if driver == "slurm" and launcher.kind != "slurm":
+            raise GlasskitError("--driver slurm needs --executor slurm", "leave out --driver to run it here")
         searcher = Tuner(cfg, inputs, pinned(spec.search.get(cfg.model, {}), overrides), launcher,
                          dry_run=dry_run, out=out, **search)
+        if driver == "slurm":  # everything validated: the driver goes onto a compute node
+            from .launch import driver_preview, submit_driver
+            args = dict(stage=stage, model=model, dataset=dataset, preset=preset, hp=hp,
+                        cluster=launcher.profile.source or cluster,
+                        executor=executor, tasks=tasks, folds=folds, search={**search, "driver": "here"},
+                        spec_path=os.path.abspath(spec_path), models=os.path.abspath(models),
+                        datasets=os.path.abspath(datasets),
+                        workdir=str(inputs.campaign.workdir.absolute()))
+            folder = inputs.campaign.workdir / "searches" / "drivers"
+            if not dry_run:
+                return submit_driver(args, launcher.profile, folder, out)
+            out(driver_preview(launcher.profile, folder))
     if stage == "search":
         return searcher.whole_dataset()
     if not 2 <= folds <= 20:

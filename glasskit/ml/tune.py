@@ -36,6 +36,7 @@ class Tuner:
     workers: int = 0
     mongo: str | None = None
     stale_after: float = 60.0
+    mongo_host: str = ""
     dry_run: bool = False
     out: object = print
     chosen: dict = field(default_factory=dict)
@@ -53,9 +54,14 @@ class Tuner:
         if self.workers and not self.dry_run:
             from .mongoserver import binary, connect
             connect(self.mongo) if self.mongo else binary()
-        if self.workers and not self.mongo and self.launcher.kind == "slurm":
-            logger.warning("the embedded MongoDB-wire server listens on this host's loopback: Slurm workers on "
-                           "other nodes cannot reach it; pass --mongo mongodb://host:port/db for a multi-node search")
+        if self.mongo_host and (self.mongo or not self.workers):
+            raise GlasskitError("--mongo-host places the embedded server of a search with --workers",
+                                "leave it out with --mongo, or add --workers N")
+        if self.workers and not self.mongo and not self.mongo_host and self.launcher.kind == "slurm":
+            raise GlasskitError("Slurm workers cannot reach the embedded MongoDB-wire server on this host's loopback",
+                                "pass --mongo mongodb://host:port/db (a server the compute nodes reach), or "
+                                "--mongo-host auto to bind the embedded server to the driver's own address (no "
+                                "authentication: a trusted cluster network only)")
 
     @property
     def tag(self) -> dict:
@@ -66,7 +72,7 @@ class Tuner:
         files = (self.inputs.campaign_file, os.path.abspath(self.inputs.spec_path),
                  os.path.abspath(self.inputs.datasets))
         return plan(self.cfg, self.dims, self.inputs.campaign.workdir, splits, files, self.evals, self.workers,
-                    self.mongo, self.launcher, self.stale_after, prefix)
+                    self.mongo, self.launcher, self.stale_after, prefix, self.mongo_host)
 
     def _split(self, table: SampleTable, idx: np.ndarray, seed: int) -> dict:
         parts = split(subset(table, idx), self.cfg.train.split, seed, self.cfg.train.group_by)
