@@ -31,7 +31,7 @@ from .minimize import InherentStructures
 from .mpi import World, world as get_world
 from .render import template_hashes
 from .seeds import simulation_seeds
-from .shard import FAILED, RUNNING, MinimizeShard, ShardLayout, ShardWriter, SimulateShard
+from .shard import FAILED, RUNNING, MinimizeShard, ShardLayout, ShardWriter, SimulateShard, progress_path
 from .sharding import ShardPlan
 from .simulate import CoolingRun, ensure_initial, initial_types
 from .store import Location, locate
@@ -119,22 +119,43 @@ class _SimulateWork:
         self.spec = campaign.spec
         self.runner = CoolingRun(self.spec, campaign.workdir / "init.data", w.self_comm)
         self.inject = json.loads(os.environ.get(INJECT_ENV, "{}"))
+        self.rank = w.rank
+        try:  # $GLASSKIT_REPORT_S: seconds between progress reports (default 30)
+            self.report_s = max(0.0, float(os.environ.get("GLASSKIT_REPORT_S", self.REPORT_S)))
+        except ValueError:
+            self.report_s = self.REPORT_S
 
     PROGRESS_S = 300.0  # seconds between progress lines of a running simulation in its task log
+    REPORT_S = 30.0     # seconds between updates of its progress file (glasskit status reads it)
+
+    def _report(self, writer, sim: int, frame, n: int, t_cool: int, rate: float) -> None:
+        """A small JSON file per rank, replaced atomically; a failed write only costs the report."""
+        path = progress_path(Path(writer.path), self.rank)
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({"sim": sim, "frame": frame.k, "frames": n, "step": frame.step,
+                                       "t_cool": t_cool, "T": frame.T, "temp": frame.temp,
+                                       "matom_step_s": rate, "time": time.time()}))
+            os.replace(tmp, path)
+        except OSError:
+            pass
 
     def __call__(self, writer: SimulateShard, sim: int) -> None:
         seed = int(simulation_seeds(self.spec.campaign.seed, [sim])[0])
         t_cool = int(self.spec.t_cool_of([sim])[0])
         n, atoms = self.spec.n_frames(t_cool), self.spec.system.n_atoms
-        t0 = last = time.perf_counter()
+        t0 = last = reported = time.perf_counter()
         for frame in self.runner.frames(sim, seed, t_cool, inject=self.inject.get(str(sim), "")):
             writer.write_frame(sim, frame)
             now = time.perf_counter()
+            rate = atoms * frame.step / max(now - t0, 1e-9) / 1e6
+            if now - reported >= self.report_s or frame.k == 1:
+                reported = now
+                self._report(writer, sim, frame, n, t_cool, rate)
             if now - last >= self.PROGRESS_S and frame.k < n:
                 last = now
                 logger.info("simulate %d: frame %d/%d, step %d of %d, T %.3f (target %.3f), %.2f Matom-step/s",
-                            sim, frame.k, n, frame.step, t_cool, frame.temp, frame.T,
-                            atoms * frame.step / (now - t0) / 1e6)
+                            sim, frame.k, n, frame.step, t_cool, frame.temp, frame.T, rate)
 
     def close(self) -> None:
         pass

@@ -24,6 +24,8 @@ shards (one rank) use shuffle + gzip. Readers see no difference.
 """
 from __future__ import annotations
 
+import json
+
 import time
 import zlib
 from dataclasses import dataclass
@@ -208,6 +210,32 @@ class MinimizeShard(ShardWriter):
         self._sync()
         f["is/done"][r, k] = True
         self._sync()
+
+
+PROGRESS_SUFFIX = ".progress.json"
+
+
+def progress_path(shard: Path, rank: int) -> Path:
+    """Where rank ``rank`` of a task reports its running simulation (JSON, replaced every
+    half minute by the simulate stage): beside the task's shard."""
+    shard = Path(shard)
+    return shard.with_name(f"{shard.stem}.rank{rank}{PROGRESS_SUFFIX}")
+
+
+def read_progress(directory: Path) -> dict[int, dict]:
+    """sim -> the newest progress report of the ranks writing shards in ``directory``; a torn
+    or foreign file is skipped (it is only a report)."""
+    out: dict[int, dict] = {}
+    for p in Path(directory).glob(f"*{PROGRESS_SUFFIX}"):
+        try:
+            r = json.loads(p.read_text())
+            sim, frame, frames = int(r["sim"]), int(r["frame"]), int(r["frames"])
+            rate, when = float(r["matom_step_s"]), float(r["time"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if 0 <= frame <= frames and (sim not in out or when > out[sim]["time"]):
+            out[sim] = {**r, "sim": sim, "frame": frame, "frames": frames, "matom_step_s": rate, "time": when}
+    return out
 
 
 def read_rows(path: Path) -> dict:

@@ -23,7 +23,7 @@ from .seeds import simulation_seeds
 from .errors import GlasskitError
 from .store import locate
 from .run import read_failures
-from .shard import FAILED, RUNNING, read_rows
+from .shard import FAILED, RUNNING, read_progress, read_rows
 from .sharding import plan as make_plan, stage_costs
 
 
@@ -37,6 +37,7 @@ class StageStatus:
     unreadable: list[str] = field(default_factory=list)
     frames_done: int | None = None  # minimize: inherent structures done / frames simulated
     frames_total: int | None = None
+    progress: dict[int, dict] = field(default_factory=dict)  # simulate: running sim -> its last report
 
     @property
     def missing(self) -> set[int]:
@@ -51,7 +52,8 @@ class StageStatus:
                 "failed": {str(k): v for k, v in sorted(self.failed.items())},
                 "unreadable_shards": self.unreadable,
                 **({"frames": {"done": self.frames_done, "total": self.frames_total}}
-                   if self.frames_total is not None else {})}
+                   if self.frames_total is not None else {}),
+                **({"progress": {str(k): v for k, v in sorted(self.progress.items())}} if self.progress else {})}
 
 
 def _active_sims(campaign: Campaign, stage: str) -> tuple[set[int], set[str]]:
@@ -109,6 +111,10 @@ def stage_status(campaign: Campaign, stage: str = "simulate", simulated: set[int
             elif state in (RUNNING, FAILED):
                 attempts[idx] = (str(path), state, errors.get(idx, "interrupted (the task was killed)"))
     st.running = (active - st.done)
+    if stage == "simulate":
+        for sub in sorted(active_subs):
+            reports = read_progress(campaign.shard_dir(stage, sub))
+            st.progress.update({k: v for k, v in reports.items() if k in st.running})
     for idx, (_, state, err) in attempts.items():
         if idx not in st.done and idx not in st.running:
             st.failed[idx] = err
@@ -143,6 +149,7 @@ def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
              f"failed {c['failed']}, missing {c['missing']}"]
     if st.frames_total is not None:
         lines.append(f"  frames minimized: {st.frames_done} of {st.frames_total} simulated")
+    lines += progress_lines(st)
     for name in ("running", "missing"):
         sims = getattr(st, name)
         if sims and len(sims) < st.n_sims:
@@ -153,6 +160,26 @@ def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
         lines.append(f"  ... and {len(st.failed) - 20} more failed (see --json)")
     for bad in st.unreadable:
         lines.append(f"  unreadable shard {bad}")
+    return lines
+
+
+def progress_lines(st: StageStatus, shown: int = 8) -> list[str]:
+    """How far the running simulations are: a total, then the least advanced ones."""
+    if not st.progress:
+        return []
+    import time
+    reps = sorted(st.progress.values(), key=lambda r: r["frame"] / max(r["frames"], 1))
+    frames = sum(r["frame"] for r in reps)
+    total = sum(r["frames"] for r in reps)
+    lines = [f"  progress of {len(reps)} running simulation(s) reporting: {frames} of {total} frames "
+             f"({100 * frames / max(total, 1):.0f} %)"]
+    for r in reps[:shown]:
+        age = max(0.0, time.time() - r["time"])
+        lines.append(f"    sim {r['sim']}: frame {r['frame']}/{r['frames']}, step {r.get('step', '?')} of "
+                     f"{r.get('t_cool', '?')}, T {float(r.get('temp', float('nan'))):.3f}, "
+                     f"{r['matom_step_s']:.2f} Matom-step/s ({age:.0f} s ago)")
+    if len(reps) > shown:
+        lines.append(f"    ... and {len(reps) - shown} more (see --json)")
     return lines
 
 
