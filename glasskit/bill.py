@@ -93,7 +93,7 @@ def check_fits(spec: Spec, stage: str, plan: ShardPlan, profile: ClusterProfile,
     if single > bill.limit_s:
         raise GlasskitError(
             f"one simulation alone needs about {_hours(single)} on a rank, over the time limit {profile.time} of "
-            f"cluster '{profile.name}'", f"raise 'time' in hpc/clusters/{profile.name}.toml (a simulation is not split "
+            f"cluster '{profile.name}'", f"raise 'time' in {profile.source or profile.name} (a simulation is not split "
             "across tasks)")
     ranks = plan.ranks_per_task
     while ranks < profile.cores_per_node:
@@ -105,4 +105,4 @@ def check_fits(spec: Spec, stage: str, plan: ShardPlan, profile: ClusterProfile,
                 f"{profile.time} of cluster '{profile.name}'",
                 f"use --ranks {ranks} (more simulations side by side per task), or raise 'time' in the profile")
     raise GlasskitError(f"the longest array task would run about {_hours(bill.longest_task_s)}, over the time limit "
-                        f"{profile.time}", f"raise 'time' in hpc/clusters/{profile.name}.toml")
+                        f"{profile.time}", f"raise 'time' in {profile.source or profile.name}")

@@ -25,7 +25,8 @@ examples:
 
 --array names *simulation* indices (Slurm syntax: 0-99, 0-9,20,40-50, 0-99:2, %N throttle);
 glasskit maps them onto at most MaxArraySize array tasks x MPI ranks of the cluster profile
-(hpc/clusters/<name>.toml). Re-submitting runs only what is not done yet.
+(--cluster NAME: ./hpc/clusters/NAME.toml, $GLASSKIT_CLUSTERS, then the shipped ones; or a
+path to a .toml file). Re-submitting runs only what is not done yet.
 """
 
 
@@ -61,7 +62,8 @@ again resumes the experiment (more --evals extend it) and never redoes a finishe
 
 
 def _launch_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cluster", default="local", help="cluster profile hpc/clusters/<name>.toml (default local)")
+    p.add_argument("--cluster", default="local", help="cluster profile: a name (./hpc/clusters/NAME.toml, $GLASSKIT_CLUSTERS, "
+                   "shipped: local, example-supercomputer) or a .toml path (default local)")
     p.add_argument("--executor", choices=["slurm", "local"],
                    help="slurm (sbatch) or local (this machine); default: slurm if sbatch exists")
 

@@ -74,3 +74,35 @@ def test_kill_9_of_one_rank_fails_the_job_clearly_and_a_resubmit_resumes(local_s
     assert f"resuming {run.name} after epoch {done_before}" in logs
     m = json.loads((run / "metrics.json").read_text())
     assert len(m["epochs"]) == 60 and m["world_size"] == 2
+
+
+def test_search_driver_is_a_slurm_job_and_nothing_stays_with_the_submitting_command(local_slurm, ml_campaign):
+    """`submit search --executor slurm`: the command returns once the driver job is queued; the
+    driver (a Slurm job) binds the embedded server to its host's address, submits the worker and
+    finishes the search; no process of the search is a child of the submitting command."""
+    env = {**os.environ, **local_slurm}
+    cmd = [*GLASSKIT, "submit", "search", "--model", "dmpnn", "--dataset", "1", "--spec", str(ml_campaign),
+           "--cluster", "local", "--executor", "slurm", "--workers", "1", "--evals", "2", "--mongo-host", "auto",
+           "--hp", "epochs=1", "--hp", "warmup_epochs=0", "--hp", "workers=0", "--hp", "hidden=16",
+           "--hp", "l_win=0.9", "--hp", "batch=4"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    job = re.search(r"search driver submitted: Slurm job (\d+)", proc.stdout).group(1)
+    workdir = Campaign.of(load_spec(ml_campaign)).workdir
+    try:
+        def finished():
+            return [d for d in (workdir / "searches").glob("search-dmpnn-d1-*") if (d / "best.json").is_file()
+                    and json.loads((d / "search.json").read_text()).get("ended")]
+        (exp,) = wait_until(finished, timeout=400, interval=1.0)
+        st = json.loads((exp / "search.json").read_text())
+        best = json.loads((exp / "best.json").read_text())
+        assert best["trials"] == 2 and st["workers"] == 1 and st["store"] == "embedded"
+        assert st["slurm_job"] == job  # the driver ran as that Slurm job, not beside the submitting command
+        log = (workdir / "searches" / "drivers" / f"{job}_0_log.err").read_text()
+        server = log.split("embedded MongoDB-wire server (jongodb, in memory) at ")[1].split()[0]
+        assert "no authentication" in log and not server.startswith("mongodb://127.")  # a routable address
+    finally:
+        subprocess.run(["scancel", job], env=env, timeout=30)
+        import shutil
+        shutil.rmtree(workdir / "searches", ignore_errors=True)
+        shutil.rmtree(workdir / "models", ignore_errors=True)

@@ -98,23 +98,48 @@ def _free_port(host: str = "127.0.0.1") -> int:
 
 
 def listen_address(host: str) -> str:
-    """The address the embedded server binds: loopback by default; ``auto``: the address this
-    host's name resolves to (run where the driver runs, e.g. inside its Slurm job); else the
-    given IPv4 address or host name, which must resolve to an address of this host."""
+    """The address the embedded server binds: loopback by default; ``auto``: a non-loopback
+    address of this host (its name's, else the one its default route leaves from), found where
+    the driver runs, e.g. inside its Slurm job; else the given IPv4 address or host name, which
+    must be an address of this host."""
     if not host:
         return "127.0.0.1"
-    name = socket.gethostname() if host == "auto" else host
-    try:
-        addr = socket.gethostbyname(name)
-    except OSError:
-        raise GlasskitError(f"--mongo-host {host!r}: {name!r} does not resolve to an address",
-                            "give an IPv4 address of this host that the compute nodes reach") from None
+    addr = _own_address() if host == "auto" else _resolve(host)
     try:
         _free_port(addr)
     except OSError as exc:
         raise GlasskitError(f"--mongo-host {host!r}: cannot listen on {addr} here ({exc.strerror})",
                             "give an address of this host (ip -4 addr lists them)") from None
     return addr
+
+
+def _resolve(name: str) -> str:
+    try:
+        return socket.gethostbyname(name)
+    except OSError:
+        raise GlasskitError(f"--mongo-host {name!r} does not resolve to an address",
+                            "give an IPv4 address of this host that the compute nodes reach") from None
+
+
+def _own_address() -> str:
+    name = socket.gethostname()
+    try:
+        found = [a[4][0] for a in socket.getaddrinfo(name, None, socket.AF_INET)]
+    except OSError:
+        found = []
+    routed = [a for a in found if not a.startswith("127.")]
+    if not routed:  # the name maps to loopback (Debian's /etc/hosts): ask the routing table
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.connect(("10.255.255.255", 1))  # UDP: nothing is sent
+                routed = [s.getsockname()[0]]
+            except OSError:
+                pass
+    routed = [a for a in routed if not a.startswith("127.")]
+    if not routed:
+        raise GlasskitError(f"--mongo-host auto: this host ({name}) has no address but loopback",
+                            "give the address the compute nodes reach with --mongo-host ADDR, or use --mongo URL")
+    return routed[0]
 
 
 class EmbeddedMongo:

@@ -139,9 +139,28 @@ def run(s: Search) -> dict:
 
 
 def driver_alive(st: dict) -> bool:
-    """Whether the driver recorded in search.json ``st`` still runs (on this host)."""
-    return (bool(st) and not st.get("ended") and st.get("host") == socket.gethostname()
-            and bool(st.get("pid_start")) and runs.process_start(st.get("pid")) == st.get("pid_start"))
+    """Whether the driver recorded in search.json ``st`` still runs: its Slurm job is queued or
+    running (a driver job), or its process lives on this host."""
+    if not st or st.get("ended"):
+        return False
+    job = str(st.get("slurm_job") or "")
+    if job.isdigit():
+        return _job_alive(job, str(st.get("slurm_conf") or ""))
+    return (st.get("host") == socket.gethostname() and bool(st.get("pid_start"))
+            and runs.process_start(st.get("pid")) == st.get("pid_start"))
+
+
+def _job_alive(job: str, conf: str) -> bool:
+    import subprocess
+    env = {**os.environ, **({"SLURM_CONF": conf} if conf else {})}
+    try:
+        out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, env=env,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # the scheduler cannot be asked from here: not proof that it ended
+    if out.returncode != 0:
+        return "Invalid job id" not in out.stderr  # an unknown (long finished) job is not alive
+    return bool(out.stdout.strip())
 
 
 def _claim(s: Search) -> None:
@@ -155,7 +174,10 @@ def _claim(s: Search) -> None:
         "dataset": getattr(s.objective, "config", {}).get("dataset"),
         "evals": s.evals, "workers": s.workers, "store": s.store, "space": {k: dataclasses.asdict(d) for k, d in
                                                                           s.dims.items()},
-        "pid": os.getpid(), "pid_start": runs.process_start(os.getpid()), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        "pid": os.getpid(), "pid_start": runs.process_start(os.getpid()), "host": socket.gethostname(),
+        # a driver that is a Slurm job (submit search --executor slurm): status asks squeue
+        "slurm_job": os.environ.get("SLURM_JOB_ID", "") if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" else "",
+        "slurm_conf": os.environ.get("SLURM_CONF", ""), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def _domain(s: Search):
