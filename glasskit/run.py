@@ -119,7 +119,7 @@ class _SimulateWork:
         self.spec = campaign.spec
         self.runner = CoolingRun(self.spec, campaign.workdir / "init.data", w.self_comm)
         self.inject = json.loads(os.environ.get(INJECT_ENV, "{}"))
-        self.rank = w.rank
+        self.rank, self.reported = w.rank, None
         try:  # $GLASSKIT_REPORT_S: seconds between progress reports (default 30)
             self.report_s = max(0.0, float(os.environ.get("GLASSKIT_REPORT_S", self.REPORT_S)))
         except ValueError:
@@ -130,7 +130,7 @@ class _SimulateWork:
 
     def _report(self, writer, sim: int, frame, n: int, t_cool: int, rate: float) -> None:
         """A small JSON file per rank, replaced atomically; a failed write only costs the report."""
-        path = progress_path(Path(writer.path), self.rank)
+        path = self.reported = progress_path(Path(writer.path), self.rank)
         tmp = path.with_suffix(".tmp")
         try:
             tmp.write_text(json.dumps({"sim": sim, "frame": frame.k, "frames": n, "step": frame.step,
@@ -158,7 +158,9 @@ class _SimulateWork:
                             sim, frame.k, n, frame.step, t_cool, frame.temp, frame.T, rate)
 
     def close(self) -> None:
-        pass
+        """The task is over: its progress report goes (status reads reports of running tasks)."""
+        if self.reported is not None:
+            self.reported.unlink(missing_ok=True)
 
 
 class _MinimizeWork:
