@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from glasskit.errors import GlasskitError, script
-from glasskit.outputs import output
+from glasskit.util.errors import GlasskitError, script
+from glasskit.util.outputs import output
 from glasskit.ml.runs import finished, verdict
-from glasskit.plotting import figure, save
+from glasskit.util.plotting import figure, save
 
 NAMES = {"cnn": "CNN", "dmpnn": "D-MPNN"}
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from glasskit.errors import script
-from glasskit.outputs import open_output
-from glasskit.plotting import GLASS, LIQUID, figure, save
+from glasskit.util.errors import script
+from glasskit.util.outputs import open_output
+from glasskit.util.plotting import GLASS, LIQUID, figure, save
 
 
 def undirected(g, alpha: np.ndarray):

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from glasskit.errors import GlasskitError, script
-from glasskit.outputs import open_output
-from glasskit.plotting import figure, save
+from glasskit.util.errors import GlasskitError, script
+from glasskit.util.outputs import open_output
+from glasskit.util.plotting import figure, save
 
 
 def main() -> int:

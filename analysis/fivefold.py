@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 
-from glasskit.errors import script
-from glasskit.outputs import claim, output, record
-from glasskit.artificial import nfold_configuration, random_configuration
-from glasskit.images import render_matplotlib, save_png
-from glasskit.plotting import figure, save
+from glasskit.util.errors import script
+from glasskit.util.outputs import claim, output, record
+from glasskit.data.artificial import nfold_configuration, random_configuration
+from glasskit.data.images import render_matplotlib, save_png
+from glasskit.util.plotting import figure, save
 
 
 def main(argv=None) -> int:

@@ -20,11 +20,11 @@ import sys
 
 import numpy as np
 
-from glasskit.plotting import figure, save, sci
-from glasskit.store import open_campaign
-from glasskit.errors import GlasskitError, script
-from glasskit.outputs import claim, open_output, record
-from glasskit.structure import GLASS_RANGE, LIQUID_RANGE, branch_fit, graph_metrics
+from glasskit.util.plotting import figure, save, sci
+from glasskit.campaign.store import open_campaign
+from glasskit.util.errors import GlasskitError, script
+from glasskit.util.outputs import claim, open_output, record
+from glasskit.data.structure import GLASS_RANGE, LIQUID_RANGE, branch_fit, graph_metrics
 
 METRICS = {"isolated_A": "isolated A particles", "BB_edges": "B-B edges", "components": "disjoint graphs"}
 

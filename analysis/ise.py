@@ -25,10 +25,10 @@ import sys
 
 import numpy as np
 
-from glasskit.errors import GlasskitError, script
-from glasskit.outputs import claim, record
-from glasskit.store import open_campaign
-from glasskit.structure import GLASS_RANGE, LIQUID_RANGE, branch_fit
+from glasskit.util.errors import GlasskitError, script
+from glasskit.util.outputs import claim, record
+from glasskit.campaign.store import open_campaign
+from glasskit.data.structure import GLASS_RANGE, LIQUID_RANGE, branch_fit
 
 PAPER = {(0.55, 20_000_000): (-3.86698, 0.00382), (0.05, 200_000): (-3.86744, 0.00288)}
 
@@ -94,7 +94,7 @@ def per_rate(path, t_cool: int | None) -> dict[int, tuple[np.ndarray, np.ndarray
 
 
 def curve(args) -> int:
-    from glasskit.plotting import figure, save, sci
+    from glasskit.util.plotting import figure, save, sci
     sys.path.insert(0, __import__("os").path.dirname(__file__))
     from graph_metrics import draw_branches
     data = per_rate(args.campaign, args.t_cool)
@@ -137,7 +137,7 @@ def curve(args) -> int:
 
 
 def histogram(e: np.ndarray, T: float, t_cool, ref, path):
-    from glasskit.plotting import figure, save, sci
+    from glasskit.util.plotting import figure, save, sci
     fig, axes = figure()
     ax = axes[0][0]
     ax.hist(e, bins=max(5, min(50, e.size // 4)), color="tab:blue", alpha=0.8, label=f"glasskit (n = {e.size})")

@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glasskit.errors import GlasskitError, script
-from glasskit.outputs import open_output
-from glasskit.plotting import figure, save
+from glasskit.util.errors import GlasskitError, script
+from glasskit.util.outputs import open_output
+from glasskit.util.plotting import figure, save
 
 
 def main() -> int:
-    from glasskit.artificial import nfold_configuration, random_configuration
-    from glasskit.images import rasterize
+    from glasskit.data.artificial import nfold_configuration, random_configuration
+    from glasskit.data.images import rasterize
     from glasskit.ml.inference import load_run
     from glasskit.ml.samples import pixel_scale
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

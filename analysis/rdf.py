@@ -17,14 +17,14 @@ import sys
 
 import numpy as np
 
-from glasskit.errors import script
-from glasskit.outputs import claim, record
-from glasskit.campaign import Campaign
-from glasskit.datasets import load_datasets, select
-from glasskit.plotting import GLASS, LIQUID, figure, save, sci
-from glasskit.spec import load_spec
-from glasskit.store import open_campaign
-from glasskit.structure import PAIRS, PartialRDF, lammps_rdf
+from glasskit.util.errors import script
+from glasskit.util.outputs import claim, record
+from glasskit.campaign.layout import Campaign
+from glasskit.data.datasets import load_datasets, select
+from glasskit.util.plotting import GLASS, LIQUID, figure, save, sci
+from glasskit.campaign.spec import load_spec
+from glasskit.campaign.store import open_campaign
+from glasskit.data.structure import PAIRS, PartialRDF, lammps_rdf
 
 
 def class_rdfs(reader, sels, bins: int, r_max: float, limit: int | None) -> dict[str, PartialRDF]:

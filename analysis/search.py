@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from glasskit.errors import GlasskitError, script
-from glasskit.outputs import open_output
+from glasskit.util.errors import GlasskitError, script
+from glasskit.util.outputs import open_output
 from glasskit.ml import triallog
 from glasskit.ml.runs import read_json
-from glasskit.plotting import figure, save
+from glasskit.util.plotting import figure, save
 
 
 def load(searches: Path, names: list[str] | None) -> dict[str, list[dict]]:

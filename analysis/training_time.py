@@ -17,9 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from glasskit.errors import GlasskitError, script
-from glasskit.outputs import claim, record
-from glasskit.plotting import figure, save
+from glasskit.util.errors import GlasskitError, script
+from glasskit.util.outputs import claim, record
+from glasskit.util.plotting import figure, save
 
 PRESETS = ("model-i", "model-ii", "model-iii")
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from glasskit.errors import GlasskitError, script
-from glasskit.outputs import claim, record
-from glasskit.plotting import figure, save
+from glasskit.util.errors import GlasskitError, script
+from glasskit.util.outputs import claim, record
+from glasskit.util.plotting import figure, save
 
 
 def main() -> int:

@@ -20,11 +20,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from glasskit.graphs import frame_graph  # noqa: E402
-from glasskit.images import rasterize, render_matplotlib  # noqa: E402
-from glasskit.simulate import CoolingRun, ensure_initial  # noqa: E402
-from glasskit.spec import load_spec  # noqa: E402
-from glasskit.structure import PartialRDF, lammps_rdf  # noqa: E402
+from glasskit.data.graphs import frame_graph  # noqa: E402
+from glasskit.data.images import rasterize, render_matplotlib  # noqa: E402
+from glasskit.stages.simulate import CoolingRun, ensure_initial  # noqa: E402
+from glasskit.campaign.spec import load_spec  # noqa: E402
+from glasskit.data.structure import PartialRDF, lammps_rdf  # noqa: E402
 
 
 def rate(fn, items) -> float:

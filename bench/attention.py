@@ -30,7 +30,7 @@ MODES = {"graph/sum": ("graph", "sum"), "batch/sum": ("batch", "sum"),
 
 def windows(table, idx, net, per_frame: int, seed: int):
     """``per_frame`` window graphs of each frame of ``table[idx]`` (a list of WindowGraph)."""
-    from glasskit.ml.featurize import draw_origin, featurize, to_data
+    from glasskit.ml.nets.featurize import draw_origin, featurize, to_data
     out = []
     for j in idx:
         for w in range(per_frame):
@@ -44,8 +44,8 @@ def run_mode(mode, net, train_graphs, test_batch, steps: int, every: int, seed: 
     """(grad norm of W_h at init, [(step, test AUC)]) of one attention mode."""
     import torch
     from torch_geometric.data import Batch
-    from glasskit.ml.dmpnn import DMPNN
-    from glasskit.ml.featurize import NODE_DIM
+    from glasskit.ml.nets.dmpnn import DMPNN
+    from glasskit.ml.nets.featurize import NODE_DIM
     from glasskit.ml.train import roc_auc
     attention, norm = MODES[mode]
     torch.manual_seed(seed)
@@ -99,10 +99,10 @@ def main() -> int:
     args = ap.parse_args()
     import torch
     from torch_geometric.data import Batch
-    from glasskit.campaign import Campaign
+    from glasskit.campaign.layout import Campaign
     from glasskit.ml.config import load_models, parse_overrides, resolve
     from glasskit.ml.samples import load_samples
-    from glasskit.spec import load_spec
+    from glasskit.campaign.spec import load_spec
     torch.set_num_threads(max(1, torch.get_num_threads()))
     campaign = Campaign.of(load_spec(args.spec))
     table = load_samples(campaign.workdir / "campaign.h5", args.spec, args.dataset, ROOT / "jobs/datasets.toml")

@@ -34,12 +34,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from glasskit.engine import new_lammps  # noqa: E402
-from glasskit.errors import LammpsFailure  # noqa: E402
-from glasskit.minimize import STOP_NAMES, InherentStructures  # noqa: E402
-from glasskit.seeds import simulation_seeds  # noqa: E402
-from glasskit.simulate import CoolingRun, cool_input, ensure_initial  # noqa: E402
-from glasskit.spec import FIRE_KEYS, PLAIN_ENGINE, PLAIN_FIRE, EngineSpec, load_spec  # noqa: E402
+from glasskit.stages.engine import new_lammps  # noqa: E402
+from glasskit.util.errors import LammpsFailure  # noqa: E402
+from glasskit.stages.minimize import STOP_NAMES, InherentStructures  # noqa: E402
+from glasskit.campaign.seeds import simulation_seeds  # noqa: E402
+from glasskit.stages.simulate import CoolingRun, cool_input, ensure_initial  # noqa: E402
+from glasskit.campaign.spec import FIRE_KEYS, PLAIN_ENGINE, PLAIN_FIRE, EngineSpec, load_spec  # noqa: E402
 
 FAST = 200_000  # the paper's fast ramp (MD steps)
 PLAIN = dict(dataclasses.asdict(PLAIN_ENGINE), **PLAIN_FIRE)

@@ -144,11 +144,11 @@ def main() -> int:
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args()
     import torch
-    from glasskit.campaign import Campaign
-    from glasskit.errors import GlasskitError
+    from glasskit.campaign.layout import Campaign
+    from glasskit.util.errors import GlasskitError
     from glasskit.ml.config import load_models, parse_overrides
     from glasskit.ml.samples import load_samples
-    from glasskit.spec import load_spec
+    from glasskit.campaign.spec import load_spec
     campaign = Campaign.of(load_spec(args.spec))
     h5 = campaign.workdir / "campaign.h5"
     if not h5.is_file():

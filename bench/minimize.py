@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from glasskit.minimize import InherentStructures  # noqa: E402
-from glasskit.simulate import CoolingRun, ensure_initial  # noqa: E402
-from glasskit.spec import load_spec  # noqa: E402
+from glasskit.stages.minimize import InherentStructures  # noqa: E402
+from glasskit.stages.simulate import CoolingRun, ensure_initial  # noqa: E402
+from glasskit.campaign.spec import load_spec  # noqa: E402
 
 
 def main() -> None:

@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from glasskit.seeds import simulation_seeds  # noqa: E402
-from glasskit.simulate import cool_input, ensure_initial  # noqa: E402
-from glasskit.spec import load_spec  # noqa: E402
+from glasskit.campaign.seeds import simulation_seeds  # noqa: E402
+from glasskit.stages.simulate import cool_input, ensure_initial  # noqa: E402
+from glasskit.campaign.spec import load_spec  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

@@ -39,11 +39,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from glasskit.minimize import STOP_NAMES, InherentStructures  # noqa: E402
-from glasskit.seeds import simulation_seeds  # noqa: E402
-from glasskit.simulate import CoolingRun, ensure_initial  # noqa: E402
-from glasskit.spec import PLAIN_ENGINE, PLAIN_FIRE, load_spec  # noqa: E402
-from glasskit.structure import PartialRDF  # noqa: E402
+from glasskit.stages.minimize import STOP_NAMES, InherentStructures  # noqa: E402
+from glasskit.campaign.seeds import simulation_seeds  # noqa: E402
+from glasskit.stages.simulate import CoolingRun, ensure_initial  # noqa: E402
+from glasskit.campaign.spec import PLAIN_ENGINE, PLAIN_FIRE, load_spec  # noqa: E402
+from glasskit.data.structure import PartialRDF  # noqa: E402
 
 FRAMES = {"T1.99": 1, "T1.025": 100, "T0.05": 200}  # k of 200 frames per ramp
 

@@ -30,11 +30,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from glasskit.campaign import Campaign  # noqa: E402
-from glasskit.mpi import World  # noqa: E402
-from glasskit.seeds import simulation_seeds  # noqa: E402
-from glasskit.shard import DONE, FAILED, ShardLayout, SimulateShard, frame_crc  # noqa: E402
-from glasskit.spec import load_spec  # noqa: E402
+from glasskit.campaign.layout import Campaign  # noqa: E402
+from glasskit.util.mpi import World  # noqa: E402
+from glasskit.campaign.seeds import simulation_seeds  # noqa: E402
+from glasskit.campaign.shard import DONE, FAILED, ShardLayout, SimulateShard, frame_crc  # noqa: E402
+from glasskit.campaign.spec import load_spec  # noqa: E402
 
 GK = str(Path(sys.executable).parent / "glasskit")
 SPEC = """[campaign]

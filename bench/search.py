@@ -31,11 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 
 def make(tmp: Path, name: str, evals: int, workers: int, seconds: float, stale: float = 60.0):
-    from glasskit.cluster import load_cluster
+    from glasskit.batch.cluster import load_cluster
     from glasskit.ml.config import load_models
     from glasskit.ml.launch import Launcher
-    from glasskit.ml.objective import FixedCost
-    from glasskit.ml.search import Search
+    from glasskit.ml.search.objective import FixedCost
+    from glasskit.ml.search.driver import Search
     dims = load_models(ROOT / "jobs/models.toml").search["dmpnn"]
     d = tmp / name
     launcher = Launcher.of("local", 1, load_cluster("local")) if workers else None
@@ -45,7 +45,7 @@ def make(tmp: Path, name: str, evals: int, workers: int, seconds: float, stale: 
 
 def timed(s) -> dict:
     from glasskit.ml import triallog
-    from glasskit.ml.search import run
+    from glasskit.ml.search.driver import run
     t0 = time.time()
     run(s)
     wall = time.time() - t0
@@ -59,7 +59,7 @@ def timed(s) -> dict:
 
 def recovery(tmp: Path, seconds: float, stale: float) -> float:
     from glasskit.ml import triallog
-    from glasskit.ml.search import run
+    from glasskit.ml.search.driver import run
     s = make(tmp, "kill", 4, 2, seconds, stale)
     t = threading.Thread(target=run, args=(s,))
     t.start()

@@ -24,12 +24,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from glasskit.campaign import Campaign  # noqa: E402
-from glasskit.mpi import World  # noqa: E402
-from glasskit.shard import ShardLayout, SimulateShard  # noqa: E402
-from glasskit.simulate import Frame, Snapshot  # noqa: E402
-from glasskit.spec import load_spec  # noqa: E402
-from glasskit.store import collect  # noqa: E402
+from glasskit.campaign.layout import Campaign  # noqa: E402
+from glasskit.util.mpi import World  # noqa: E402
+from glasskit.campaign.shard import ShardLayout, SimulateShard  # noqa: E402
+from glasskit.stages.simulate import Frame, Snapshot  # noqa: E402
+from glasskit.campaign.spec import load_spec  # noqa: E402
+from glasskit.campaign.store import collect  # noqa: E402
 
 SERIAL = World(None, 0, 1, False)
 

@@ -5,9 +5,9 @@ import argparse
 import json
 import sys
 
-from . import __version__
-from .errors import GlasskitError, LammpsFailure
-from .log import setup
+from glasskit import __version__
+from glasskit.util.errors import GlasskitError, LammpsFailure
+from glasskit.util.log import setup
 
 DEFAULT_SPEC = "jobs/simulate.toml"
 
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     if args.command == "submit" and args.stage in ("train", "cv", "search"):
         try:
-            from .ml.submit import submit_learning
+            from glasskit.ml.submit import submit_learning
         except ImportError as exc:
             raise GlasskitError(f"training needs the [ml] extra ({exc.name} is not installed)",
                                 "run bash hpc/setup/install.sh, or pip install -e '.[ml]'") from None
@@ -210,23 +210,23 @@ def _dispatch(args) -> int:
                                datasets=args.datasets, wait=args.wait, dry_run=args.dry_run,
                                folds=getattr(args, "folds", 3), search=_search_opts(args))
     if args.command == "submit":
-        from .submit import submit
+        from glasskit.batch.submit import submit
         return submit(args.stage, args.spec, args.array, args.cluster, args.executor,
                       dry_run=args.dry_run, workdir=args.workdir, ranks=args.ranks, redo=args.redo)
     if args.command == "init":
-        from .project import init_project
+        from glasskit.batch.project import init_project
         written = init_project(args.directory, args.cluster)
         print(f"{len(written)} file(s) written under {args.directory}; next: edit jobs/simulate.toml"
               + (f" and hpc/clusters/{args.cluster}.toml, then glasskit submit simulate --cluster {args.cluster} "
                  "--dry-run" if args.cluster else ", then glasskit submit simulate --dry-run"))
         return 0
     if args.command == "run":
-        from .taskcli import run_task
+        from glasskit.stages.taskcli import run_task
         return run_task(args.stage, args.spec, args.workdir, args.sims, args.tasks, args.ranks,
                         args.task, args.submission, args.balance)
     if args.command in ("status", "collect", "verify", "dataset"):
-        from .campaign import Campaign
-        from .spec import load_spec
+        from glasskit.campaign.layout import Campaign
+        from glasskit.campaign.spec import load_spec
         campaign = Campaign.of(load_spec(args.spec, args.workdir))
         return {"status": _status, "collect": _collect, "verify": _verify,
                 "dataset": _dataset}[args.command](campaign, args)
@@ -245,7 +245,7 @@ def _search_opts(args) -> dict | None:
 
 
 def _status(campaign, args) -> int:
-    from .status import report, stage_status, summary_lines, training_lines
+    from glasskit.campaign.status import report, stage_status, summary_lines, training_lines
     if args.json:
         print(json.dumps(report(campaign), indent=1))
         return 0
@@ -258,13 +258,13 @@ def _status(campaign, args) -> int:
 
 
 def _collect(campaign, args) -> int:
-    from .store import collect
+    from glasskit.campaign.store import collect
     print(collect(campaign, args.output))
     return 0
 
 
 def _dataset(campaign, args) -> int:
-    from .datasets import build
+    from glasskit.data.datasets import build
     both = not (args.images or args.graphs)
     print(build(campaign, args.number, images=args.images or both, graphs=args.graphs or both,
                 datasets_file=args.datasets, renderer=args.renderer, workers=args.workers))
@@ -272,7 +272,7 @@ def _dataset(campaign, args) -> int:
 
 
 def _verify(campaign, args) -> int:
-    from .verify import verify
+    from glasskit.campaign.verify import verify
     rep = verify(campaign)
     for line in rep.problems:
         print(f"BAD {line}")

@@ -1,7 +1,7 @@
 import pytest
 
-from glasskit.arrayspec import format_ranges, parse_array
-from glasskit.errors import GlasskitError
+from glasskit.util.arrayspec import format_ranges, parse_array
+from glasskit.util.errors import GlasskitError
 
 
 @pytest.mark.parametrize("text, expected, throttle", [

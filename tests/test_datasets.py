@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from glasskit.campaign import Campaign
-from glasskit.datasets import ClassSpec, load_datasets, resolve_class
-from glasskit.spec import load_spec
+from glasskit.campaign.layout import Campaign
+from glasskit.data.datasets import ClassSpec, load_datasets, resolve_class
+from glasskit.campaign.spec import load_spec
 
 from conftest import ROOT, glasskit, write_spec
 

@@ -5,8 +5,8 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch_geometric.data import Batch  # noqa: E402
 
-from glasskit.ml.dmpnn import DMPNN  # noqa: E402
-from glasskit.ml.featurize import featurize, reverse_index, to_data  # noqa: E402
+from glasskit.ml.nets.dmpnn import DMPNN  # noqa: E402
+from glasskit.ml.nets.featurize import featurize, reverse_index, to_data  # noqa: E402
 
 
 def _graph(seed, n=12, k=3):

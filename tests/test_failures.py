@@ -6,10 +6,10 @@ import subprocess
 
 import pytest
 
-from glasskit.campaign import Campaign
-from glasskit.shard import RUNNING, read_rows
-from glasskit.spec import load_spec
-from glasskit.status import stage_status
+from glasskit.campaign.layout import Campaign
+from glasskit.campaign.shard import RUNNING, read_rows
+from glasskit.campaign.spec import load_spec
+from glasskit.campaign.status import stage_status
 
 from conftest import GLASSKIT, ROOT, glasskit, processes, wait_until, write_spec
 
@@ -68,7 +68,7 @@ def test_kill_9_of_a_local_run_then_resubmit_completes_with_nothing_lost(tmp_pat
     final = stage_status(campaign)
     assert final.done == set(range(6)) and not final.failed and not final.missing
     (second,) = [r for r in campaign.records("simulate") if r.get("finished")]
-    from glasskit.arrayspec import parse_array
+    from glasskit.util.arrayspec import parse_array
     assert not first_done & set(parse_array(second["sims"]).indices)  # only the missing were redone
 
 
@@ -116,7 +116,7 @@ def test_two_submits_of_the_same_array_at_once_never_run_a_simulation_twice(tmp_
              for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    from glasskit.arrayspec import parse_array
+    from glasskit.util.arrayspec import parse_array
     claimed = [set(parse_array(r["sims"]).indices) for r in campaign.records("simulate")]
     assert sum(len(c) for c in claimed) == 6 and set().union(*claimed) == set(range(6))  # disjoint, complete
     done = [int(s) for p in campaign.shards("simulate") for s, d in zip(read_rows(p)["index"], read_rows(p)["done"])

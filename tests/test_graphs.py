@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from glasskit.graphs import frame_graph, knn_edges, window
+from glasskit.data.graphs import frame_graph, knn_edges, window
 
 
 def brute_knn(pos, k, box=None):

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from glasskit.images import COLORS, rasterize, render_matplotlib, save_png
-from glasskit.simulate import CoolingRun, ensure_initial
-from glasskit.spec import load_spec
+from glasskit.data.images import COLORS, rasterize, render_matplotlib, save_png
+from glasskit.stages.simulate import CoolingRun, ensure_initial
+from glasskit.campaign.spec import load_spec
 
 from conftest import write_spec
 
@@ -46,7 +46,7 @@ def test_recipe_size_colours_and_no_axes(frames, tmp_path):
 def test_recipe_is_cropped_by_about_0_2_percent_per_side(render):
     """The axes span [CROP, 1 - CROP] with CROP = 0.002 (the authors'), not 2 %: two B particles
     half a box apart sit 0.5 x 250 / (1 - 2 CROP) = 125.25 px apart (2 % would give 130.2)."""
-    from glasskit.images import CROP
+    from glasskit.data.images import CROP
     assert CROP == 0.002
     xs = np.array([[0.25, 0.5], [0.75, 0.5]])
     img = render(xs, np.array([2, 2])).astype(float)

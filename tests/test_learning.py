@@ -13,13 +13,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("hyperopt")
 
 from conftest import ROOT, glasskit, write_spec  # noqa: E402
-from glasskit.campaign import Campaign  # noqa: E402
-from glasskit.errors import GlasskitError  # noqa: E402
+from glasskit.campaign.layout import Campaign  # noqa: E402
+from glasskit.util.errors import GlasskitError  # noqa: E402
 from glasskit.ml import triallog  # noqa: E402
 from glasskit.ml.config import Dimension, load_models, resolve  # noqa: E402
 from glasskit.ml.samples import load_samples, pairs, split  # noqa: E402
 from glasskit.ml.train import score, train  # noqa: E402
-from glasskit.spec import load_spec  # noqa: E402
+from glasskit.campaign.spec import load_spec  # noqa: E402
 
 MODELS = ROOT / "jobs/models.toml"
 DATASETS = ROOT / "jobs/datasets.toml"
@@ -165,7 +165,7 @@ def test_nested_cv_with_search_never_leaks(learn_campaign):
 
 
 def test_the_real_objective_fails_a_raising_trial_and_a_one_class_test(learn_campaign, tmp_path):
-    from glasskit.ml.search import plan, run
+    from glasskit.ml.search.driver import plan, run
     spec, table = learn_campaign
     c = Campaign.of(load_spec(spec))
     cfg = resolve(load_models(MODELS), "dmpnn", 1, None, {"epochs": 1, "warmup_epochs": 0, "workers": 0,

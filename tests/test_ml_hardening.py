@@ -10,11 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from glasskit.campaign import Campaign  # noqa: E402
-from glasskit.errors import GlasskitError  # noqa: E402
+from glasskit.campaign.layout import Campaign  # noqa: E402
+from glasskit.util.errors import GlasskitError  # noqa: E402
 from glasskit.ml import runs  # noqa: E402
-from glasskit.render import lmp_path, safe_for_sbatch  # noqa: E402
-from glasskit.spec import load_spec  # noqa: E402
+from glasskit.util.render import lmp_path, safe_for_sbatch  # noqa: E402
+from glasskit.campaign.spec import load_spec  # noqa: E402
 
 from conftest import ROOT, glasskit  # noqa: E402
 

@@ -7,8 +7,8 @@ import pytest
 
 ML = ["glasskit.ml." + m for m in ("config", "featurize", "samples", "cnn", "dmpnn", "train", "launch",
                                     "submit", "cv", "runs", "inference", "timing")]
-SIM = ["glasskit.cli", "glasskit.submit", "glasskit.store", "glasskit.status", "glasskit.verify",
-       "glasskit.datasets", "glasskit.executors"]
+SIM = ["glasskit.cli", "glasskit.batch.submit", "glasskit.campaign.store", "glasskit.campaign.status", "glasskit.campaign.verify",
+       "glasskit.data.datasets", "glasskit.batch.executors"]
 
 
 def _import_without(tmp_path, blocked, modules):

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from glasskit.campaign import Campaign  # noqa: E402
-from glasskit.spec import load_spec  # noqa: E402
+from glasskit.campaign.layout import Campaign  # noqa: E402
+from glasskit.campaign.spec import load_spec  # noqa: E402
 
 from conftest import GLASSKIT, ROOT, processes, wait_until  # noqa: E402
 

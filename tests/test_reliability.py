@@ -8,12 +8,12 @@ import h5py
 import numpy as np
 import pytest
 
-from glasskit.arrayspec import parse_array
-from glasskit.campaign import Campaign
-from glasskit.shard import RUNNING
-from glasskit.spec import load_spec
-from glasskit.store import open_campaign
-from glasskit.verify import verify
+from glasskit.util.arrayspec import parse_array
+from glasskit.campaign.layout import Campaign
+from glasskit.campaign.shard import RUNNING
+from glasskit.campaign.spec import load_spec
+from glasskit.campaign.store import open_campaign
+from glasskit.campaign.verify import verify
 
 from conftest import GLASSKIT, ROOT, glasskit, job_gone, processes, wait_until, write_spec
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from glasskit.arrayspec import parse_array
-from glasskit.cluster import load_cluster
-from glasskit.errors import GlasskitError
-from glasskit.render import environment, render
-from glasskit.simulate import cool_input, init_input
-from glasskit.spec import load_spec
-from glasskit.submit import prepare
+from glasskit.util.arrayspec import parse_array
+from glasskit.batch.cluster import load_cluster
+from glasskit.util.errors import GlasskitError
+from glasskit.util.render import environment, render
+from glasskit.stages.simulate import cool_input, init_input
+from glasskit.campaign.spec import load_spec
+from glasskit.batch.submit import prepare
 
 GOLDEN = Path(__file__).parent / "golden"
 WORKDIR = "/scratch/glasskit/paper"

@@ -4,9 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from glasskit.errors import GlasskitError  # noqa: E402
+from glasskit.util.errors import GlasskitError  # noqa: E402
 from glasskit.ml.config import DMPNNSpec  # noqa: E402
-from glasskit.ml.featurize import draw_origin, featurize  # noqa: E402
+from glasskit.ml.nets.featurize import draw_origin, featurize  # noqa: E402
 from glasskit.ml.samples import GraphSet, ImageSet, SampleTable, kfold, split  # noqa: E402
 
 

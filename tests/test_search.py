@@ -18,13 +18,13 @@ pytest.importorskip("hyperopt")
 pytest.importorskip("pymongo")
 
 from conftest import ROOT, glasskit, wait_until  # noqa: E402
-from glasskit.cluster import load_cluster  # noqa: E402
+from glasskit.batch.cluster import load_cluster  # noqa: E402
 from glasskit.ml import triallog  # noqa: E402
 from glasskit.ml.config import load_models  # noqa: E402
 from glasskit.ml.launch import Launcher  # noqa: E402
-from glasskit.ml.mongoserver import EmbeddedMongo, binary, connect  # noqa: E402
-from glasskit.ml.objective import FixedCost, cast  # noqa: E402
-from glasskit.ml.search import Search, run  # noqa: E402
+from glasskit.ml.search.mongoserver import EmbeddedMongo, binary, connect  # noqa: E402
+from glasskit.ml.search.objective import FixedCost, cast  # noqa: E402
+from glasskit.ml.search.driver import Search, run  # noqa: E402
 
 DIMS = load_models(ROOT / "jobs/models.toml").search["dmpnn"]
 
@@ -126,7 +126,7 @@ def test_hyperopts_own_mongoexp_tests_pass_on_pymongo4_with_the_layer(tmp_path):
                     f"exec {binary()} --host=127.0.0.1 --port=$port\n")
     shim.chmod(0o755)
     env = {**os.environ, "PATH": f"{shim.parent}:{os.environ['PATH']}"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "glasskit.ml.mongoexp4", "-p", "no:cacheprovider",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "glasskit.ml.search.mongoexp4", "-p", "no:cacheprovider",
                            "--pyargs", "hyperopt.tests.integration.test_mongoexp", "-q", "--timeout", "120"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     tail = proc.stdout.strip().splitlines()[-1]

@@ -1,6 +1,6 @@
 import numpy as np
 
-from glasskit.seeds import simulation_seeds
+from glasskit.campaign.seeds import simulation_seeds
 
 
 def test_seeds_are_unique_positive_and_deterministic():

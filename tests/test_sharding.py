@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from glasskit.sharding import plan
+from glasskit.campaign.sharding import plan
 
 
 @pytest.mark.parametrize("n_sims, ranks, max_array", [(20000, 1, 1001), (20000, 2, 1001), (20000, 128, 1001),

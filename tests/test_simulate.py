@@ -3,12 +3,12 @@ import h5py
 import numpy as np
 import pytest
 
-from glasskit.campaign import Campaign
-from glasskit.run import run_task
-from glasskit.shard import DONE
-from glasskit.sharding import plan
-from glasskit.simulate import CoolingRun, ensure_initial, initial_types
-from glasskit.spec import load_spec
+from glasskit.campaign.layout import Campaign
+from glasskit.stages.task import run_task
+from glasskit.campaign.shard import DONE
+from glasskit.campaign.sharding import plan
+from glasskit.stages.simulate import CoolingRun, ensure_initial, initial_types
+from glasskit.campaign.spec import load_spec
 
 from conftest import write_spec
 
@@ -91,8 +91,8 @@ def _forces(spec, data, engine) -> tuple[float, np.ndarray]:
     """pe per particle and forces (N, 2) of the initial configuration after 50 MD steps."""
     import dataclasses
 
-    from glasskit.engine import new_lammps
-    from glasskit.simulate import cool_input
+    from glasskit.stages.engine import new_lammps
+    from glasskit.stages.simulate import cool_input
     lmp = new_lammps()
     try:
         lmp.commands_string(cool_input(dataclasses.replace(spec, engine=engine), data, 0, 99, 4000))
@@ -110,7 +110,7 @@ def test_engine_settings_compute_the_plain_forces(campaign, settings):
     """Faster kernels and neighbour settings: the same pe and forces as the plain lj/cut input
     after 50 steps of the same trajectory, to round-off (a wrong cutoff or pair table would be
     off by far more than 1e-9)."""
-    from glasskit.spec import PLAIN_ENGINE, EngineSpec
+    from glasskit.campaign.spec import PLAIN_ENGINE, EngineSpec
     spec = campaign.spec
     data = ensure_initial(spec, campaign.workdir)
     pe0, f0 = _forces(spec, data, PLAIN_ENGINE)
@@ -135,8 +135,8 @@ def test_a_full_disk_mid_task_is_one_line_and_claims_nothing_unfinished(campaign
     shard and the repair; the first simulation stays done, the second is not, nothing else."""
     import errno
 
-    from glasskit.errors import GlasskitError
-    from glasskit.shard import SimulateShard
+    from glasskit.util.errors import GlasskitError
+    from glasskit.campaign.shard import SimulateShard
     real = SimulateShard.write_frame
 
     def full(self, sim, frame):

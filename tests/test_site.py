@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from glasskit.arrayspec import parse_array
-from glasskit.cluster import load_cluster
-from glasskit.errors import GlasskitError
-from glasskit.spec import load_spec
-from glasskit.submit import prepare
+from glasskit.util.arrayspec import parse_array
+from glasskit.batch.cluster import load_cluster
+from glasskit.util.errors import GlasskitError
+from glasskit.campaign.spec import load_spec
+from glasskit.batch.submit import prepare
 
 from conftest import GLASSKIT, ROOT, glasskit, wait_until, write_spec
 
@@ -131,7 +131,7 @@ def test_training_job_uses_the_gpu_table_and_a_cpu_only_torch_is_refused(tmp_pat
     assert (w["gpus_per_node"], w["ntasks_per_node"], w["job_name"]) == (1, 1, "gk-search")
     import torch
     if torch.version.cuda is None:
-        monkeypatch.setattr("glasskit.executors.SlurmExecutor.check", lambda self, profile: None)
+        monkeypatch.setattr("glasskit.batch.executors.SlurmExecutor.check", lambda self, profile: None)
         with pytest.raises(GlasskitError) as err:
             lau.check()
         assert "CPU-only build" in str(err.value) and "gpus_per_node = 0" in str(err.value)

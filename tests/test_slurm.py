@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from glasskit.campaign import Campaign
-from glasskit.shard import RUNNING, read_rows
-from glasskit.spec import load_spec
-from glasskit.status import stage_status
+from glasskit.campaign.layout import Campaign
+from glasskit.campaign.shard import RUNNING, read_rows
+from glasskit.campaign.spec import load_spec
+from glasskit.campaign.status import stage_status
 
 from conftest import glasskit, job_gone, processes, wait_until, write_spec
 
@@ -69,7 +69,7 @@ def test_kill_9_of_a_running_slurm_task_then_resubmit(local_slurm, tmp_path):
              env=local_slurm, check=True)
     rec2 = _last(campaign)
     assert rec2["submission"] != rec["submission"]
-    from glasskit.arrayspec import parse_array
+    from glasskit.util.arrayspec import parse_array
     assert set(parse_array(rec2["sims"]).indices) == set(range(4)) - before
     wait_until(lambda: job_gone(local_slurm, rec2["job_id"]), timeout=180, interval=0.5)
     final = stage_status(campaign)

@@ -1,7 +1,7 @@
 import pytest
 
-from glasskit.errors import GlasskitError
-from glasskit.spec import load_spec
+from glasskit.util.errors import GlasskitError
+from glasskit.campaign.spec import load_spec
 
 from conftest import write_spec
 
@@ -118,8 +118,8 @@ def test_engine_and_fire_settings_are_validated(tmp_path, extra, key):
 
 def test_plain_engine_is_one_setting_away(tmp_path):
     """The authors' plain input is reachable from the spec: pair_style and FIRE keys."""
-    from glasskit.simulate import cool_input
-    from glasskit.minimize import minimize_input
+    from glasskit.stages.simulate import cool_input
+    from glasskit.stages.minimize import minimize_input
     p = tmp_path / "plain.toml"
     p.write_text(_merge("[engine]\npair_style = 'lj/cut'\n\n[minimize]\ndt = 0.005\ntmax = 10.0"))
     spec = load_spec(p)

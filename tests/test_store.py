@@ -8,12 +8,12 @@ import h5py
 import numpy as np
 import pytest
 
-from glasskit.campaign import Campaign
-from glasskit.minimize import InherentStructures
-from glasskit.spec import load_spec
-from glasskit.status import stage_status
-from glasskit.store import locate, open_campaign
-from glasskit.verify import verify
+from glasskit.campaign.layout import Campaign
+from glasskit.stages.minimize import InherentStructures
+from glasskit.campaign.spec import load_spec
+from glasskit.campaign.status import stage_status
+from glasskit.campaign.store import locate, open_campaign
+from glasskit.campaign.verify import verify
 
 from conftest import glasskit, write_spec
 

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from glasskit.artificial import nfold_configuration, random_configuration
-from glasskit.simulate import CoolingRun, ensure_initial
-from glasskit.spec import load_spec
-from glasskit.errors import GlasskitError
-from glasskit.structure import PAIRS, PartialRDF, branch_fit, graph_metrics, lammps_rdf
+from glasskit.data.artificial import nfold_configuration, random_configuration
+from glasskit.stages.simulate import CoolingRun, ensure_initial
+from glasskit.campaign.spec import load_spec
+from glasskit.util.errors import GlasskitError
+from glasskit.data.structure import PAIRS, PartialRDF, branch_fit, graph_metrics, lammps_rdf
 
 from conftest import write_spec
 

@@ -9,14 +9,14 @@ import pytest
 torch = pytest.importorskip("torch")
 submitit = pytest.importorskip("submitit")
 
-from glasskit.campaign import Campaign  # noqa: E402
+from glasskit.campaign.layout import Campaign  # noqa: E402
 from glasskit.ml import train as train_mod  # noqa: E402
 from glasskit.ml.config import load_models, resolve  # noqa: E402
 from glasskit.ml.launch import Launcher, TrainTask  # noqa: E402
 from glasskit.ml.samples import load_samples, split  # noqa: E402
 from glasskit.ml.train import lr_factor, roc_auc, train  # noqa: E402
-from glasskit.cluster import load_cluster  # noqa: E402
-from glasskit.spec import load_spec  # noqa: E402
+from glasskit.batch.cluster import load_cluster  # noqa: E402
+from glasskit.campaign.spec import load_spec  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 
@@ -192,7 +192,7 @@ def test_a_preempted_job_is_requeued_and_resumes_from_its_checkpoint(ml_campaign
 
 def test_cnn_weight_decay_is_the_authors_l2_gradient():
     """Adam's coupled weight_decay c on the kernels == adding c * tf.nn.l2_loss(w) = c sum(w^2) / 2."""
-    from glasskit.ml.cnn import CNN
+    from glasskit.ml.nets.cnn import CNN
     from glasskit.ml.train import optimizer
     cfg = resolve(load_models(ROOT / "jobs/models.toml"), "cnn", 1, None, {"image_px": 32, "dense": 4, "dropout": 0.0})
     x, y = torch.rand(3, 3, 32, 32), torch.tensor([0, 1, 0])

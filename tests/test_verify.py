@@ -7,10 +7,10 @@ import h5py
 import numpy as np
 import pytest
 
-from glasskit.campaign import Campaign
-from glasskit.shard import SIMULATE_SCALARS, frame_crc
-from glasskit.spec import load_spec
-from glasskit.verify import verify
+from glasskit.campaign.layout import Campaign
+from glasskit.campaign.shard import SIMULATE_SCALARS, frame_crc
+from glasskit.campaign.spec import load_spec
+from glasskit.campaign.verify import verify
 
 from conftest import GLASSKIT, glasskit, write_spec
 

@@ -14,8 +14,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import GlasskitError
-from ..spec import NAME_RE, build_table
+from glasskit.util.errors import GlasskitError
+from glasskit.campaign.spec import NAME_RE, build_table
 
 MODELS = ("cnn", "dmpnn")
 
@@ -142,7 +142,7 @@ class RunConfig:
 def load_models(path: str | Path = "jobs/models.toml") -> Models:
     """Load and validate ``jobs/models.toml``."""
     path = Path(path)
-    from ..tomlfile import read_toml
+    from glasskit.util.tomlfile import read_toml
     text, data = read_toml(path, "model settings file", "see jobs/models.toml")
     src = str(path)
     unknown = set(data) - {"train", "cnn", "dmpnn", "preset", "search"}

@@ -19,12 +19,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..log import logger
-from . import runs
-from .config import RunConfig
-from .launch import Launcher
-from .samples import SampleTable, kfold, pairs, split, subset
-from .submit import Inputs, finish, prepare, submit_train
+from glasskit.util.log import logger
+from glasskit.ml import runs
+from glasskit.ml.config import RunConfig
+from glasskit.ml.launch import Launcher
+from glasskit.ml.samples import SampleTable, kfold, pairs, split, subset
+from glasskit.ml.submit import Inputs, finish, prepare, submit_train
 
 Chooser = Callable[[str, int, SampleTable, np.ndarray], RunConfig]  # (cv id, fold, table, outer-train)
 
@@ -44,7 +44,7 @@ def run_cv(cfg: RunConfig, inputs: Inputs, launcher: Launcher, K: int = 3, dry_r
            choose: Chooser | None = None, out=print) -> int:
     """Run the K outer folds (one after another here, as one submitit job array on Slurm) and
     write the results table; returns the exit code."""
-    from .submit import check_dataset
+    from glasskit.ml.submit import check_dataset
     table = check_dataset(inputs, cfg)
     parts = outer_splits(table, cfg, K)
     cv_id = "cv-" + runs.run_id(cfg, {"K": K, **getattr(choose, "tag", {})})

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import GlasskitError
-from . import runs
-from .config import RunConfig
-from .featurize import draw_origin, featurize, to_data
-from .samples import ImageSet, SampleTable, load_samples, pixel_scale
-from .train import build_model, load_weights
+from glasskit.util.errors import GlasskitError
+from glasskit.ml import runs
+from glasskit.ml.config import RunConfig
+from glasskit.ml.nets.featurize import draw_origin, featurize, to_data
+from glasskit.ml.samples import ImageSet, SampleTable, load_samples, pixel_scale
+from glasskit.ml.train import build_model, load_weights
 
 
 @dataclass

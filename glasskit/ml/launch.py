@@ -23,10 +23,10 @@ from pathlib import Path
 
 import submitit
 
-from ..cluster import ClusterProfile, minutes  # noqa: F401 - minutes: Slurm times for submitit
-from ..errors import GlasskitError
-from ..log import logger
-from . import runs
+from glasskit.batch.cluster import ClusterProfile, minutes  # noqa: F401 - minutes: Slurm times for submitit
+from glasskit.util.errors import GlasskitError
+from glasskit.util.log import logger
+from glasskit.ml import runs
 
 LOG_TAIL = 6
 
@@ -47,7 +47,7 @@ class TrainTask(submitit.helpers.Checkpointable):
     gpus: int = 0           # the GPUs per node the profile promises (0: CPU processes)
 
     def __call__(self) -> dict:
-        from ..log import setup
+        from glasskit.util.log import setup
         setup()
         try:
             return _run(self)
@@ -62,7 +62,7 @@ class TrainTask(submitit.helpers.Checkpointable):
 
 def dist_env(local: bool, gpus: int = 0):
     import torch
-    from .train import Dist
+    from glasskit.ml.train import Dist
     try:
         env = submitit.JobEnvironment()
         world, rank = env.num_tasks, env.global_rank
@@ -88,9 +88,9 @@ def dist_env(local: bool, gpus: int = 0):
 
 def _run(task: TrainTask) -> dict:
     import torch
-    from .config import RunConfig
-    from .samples import indices, load_samples, split
-    from .train import train
+    from glasskit.ml.config import RunConfig
+    from glasskit.ml.samples import indices, load_samples, split
+    from glasskit.ml.train import train
     cfg = RunConfig.from_dict(task.config)
     if task.threads:
         torch.set_num_threads(task.threads)
@@ -165,7 +165,7 @@ class Launcher:
     def check(self) -> None:
         """Before a real submission: Slurm reachable, and a CUDA torch for a GPU profile."""
         if self.kind == "slurm":
-            from ..executors import SlurmExecutor
+            from glasskit.batch.executors import SlurmExecutor
             SlurmExecutor().check(self.profile)
             problem = cpu_only_torch(self.profile) if self.on_gpus else ""
             if problem:
@@ -251,8 +251,8 @@ class SearchDriver:
     args: dict
 
     def __call__(self) -> int:
-        from ..log import setup
-        from .submit import submit_learning
+        from glasskit.util.log import setup
+        from glasskit.ml.submit import submit_learning
         setup()
         try:
             code = submit_learning(**self.args)
@@ -283,7 +283,7 @@ def driver_preview(profile: ClusterProfile, folder: Path) -> str:
 def submit_driver(args: dict, profile: ClusterProfile, folder: Path, out) -> int:
     """Submit the driver job and return: nothing of the search stays on this host."""
     launcher = Launcher("slurm", 1, profile, minutes(profile.time), driver_params(profile), on_gpus=False)
-    from ..executors import SlurmExecutor
+    from glasskit.batch.executors import SlurmExecutor
     SlurmExecutor().check(profile)
     folder.mkdir(parents=True, exist_ok=True)
     try:

@@ -23,7 +23,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import RunConfig
+from glasskit.ml.config import RunConfig
 
 MODELS_DIR = "models"
 
@@ -137,7 +137,7 @@ class WriterLock:
 
     def __enter__(self):
         import fcntl
-        from ..errors import GlasskitError
+        from glasskit.util.errors import GlasskitError
         self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

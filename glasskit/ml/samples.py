@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import GlasskitError
-from .featurize import draw_origin, featurize, to_data
+from glasskit.util.errors import GlasskitError
+from glasskit.ml.nets.featurize import draw_origin, featurize, to_data
 
 
 @dataclass
@@ -44,10 +44,10 @@ class SampleTable:
 def load_samples(campaign_file: str | Path, spec_path: str | Path, dataset: int,
                  datasets_file: str | Path = "jobs/datasets.toml") -> SampleTable:
     """The samples of ``dataset`` from a collected campaign file (see :mod:`glasskit.datasets`)."""
-    from ..campaign import Campaign
-    from ..datasets import load_datasets, select
-    from ..spec import load_spec
-    from ..store import open_campaign
+    from glasskit.campaign.layout import Campaign
+    from glasskit.data.datasets import load_datasets, select
+    from glasskit.campaign.spec import load_spec
+    from glasskit.campaign.store import open_campaign
 
     _, all_ds = load_datasets(datasets_file)
     if dataset not in all_ds:
@@ -169,7 +169,7 @@ class ImageSet(Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int):
-        from ..images import rasterize
+        from glasskit.data.images import rasterize
         j = int(self.indices[i])
         img = rasterize(self.table.xs[j], self.table.types, size=self.px)
         x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().mul_(self.scale)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..campaign import Campaign
-from ..errors import GlasskitError
-from ..log import logger
-from . import runs
-from .config import RunConfig, config_json
-from .launch import Launcher, TrainTask, wait
+from glasskit.campaign.layout import Campaign
+from glasskit.util.errors import GlasskitError
+from glasskit.util.log import logger
+from glasskit.ml import runs
+from glasskit.ml.config import RunConfig, config_json
+from glasskit.ml.launch import Launcher, TrainTask, wait
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Inputs:
 
     @property
     def campaign_file(self) -> Path:
-        from ..store import CAMPAIGN_FILE
+        from glasskit.campaign.store import CAMPAIGN_FILE
         path = self.campaign.workdir / CAMPAIGN_FILE
         if not path.is_file():
             raise GlasskitError(f"campaign file {path} does not exist",
@@ -55,7 +55,7 @@ class Inputs:
 
         import h5py
 
-        from ..datasets import load_datasets
+        from glasskit.data.datasets import load_datasets
         _, defs = load_datasets(self.datasets)
         d = defs.get(dataset)
         spec = self.campaign.spec
@@ -76,8 +76,8 @@ def check_dataset(inputs: Inputs, cfg: RunConfig):
     """Load the dataset's samples once and check, before anything is submitted, that both classes
     exist, that the configured split can be drawn and that one sample makes a model input (a
     window too small for k neighbours fails here, not inside a job). Returns the table."""
-    from .samples import load_samples, split
-    from .train import check_input
+    from glasskit.ml.samples import load_samples, split
+    from glasskit.ml.train import check_input
     table = load_samples(inputs.campaign_file, inputs.spec_path, cfg.dataset, inputs.datasets)
     split(table, cfg.train.split, cfg.train.seed, cfg.train.group_by)
     check_input(cfg, table)
@@ -199,9 +199,9 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
     code. ``search``: {evals, workers, mongo, mongo_host, stale_after, driver} of a TPE search
     (``search`` and ``cv --search``); ``driver`` "slurm" (the default with the Slurm executor)
     submits this very call, with ``driver`` "here", as a Slurm job and returns."""
-    from ..cluster import load_cluster
-    from ..spec import load_spec
-    from .config import load_models, parse_overrides, resolve
+    from glasskit.batch.cluster import load_cluster
+    from glasskit.campaign.spec import load_spec
+    from glasskit.ml.config import load_models, parse_overrides, resolve
     spec = load_models(models)
     overrides = parse_overrides(hp)
     cfg = resolve(spec, model, dataset, preset, overrides)
@@ -210,14 +210,14 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
         raise GlasskitError("--tasks is for train and cv runs", "a search runs each trial in one worker process")
     launcher = Launcher.of(executor, tasks, load_cluster(cluster))
     if launcher.kind == "slurm":  # the run, search and CV folders go into submitit's #SBATCH lines
-        from ..render import safe_for_sbatch
+        from glasskit.util.render import safe_for_sbatch
         safe_for_sbatch(inputs.campaign.workdir, "work directory")
     check_batch(cfg, tasks)
     if stage == "train":
         return submit_train(cfg, inputs, launcher, dry_run, wait, out=out)[0]
     searcher = None
     if search is not None:
-        from .tune import Tuner
+        from glasskit.ml.search.tune import Tuner
         search = dict(search)
         driver = search.pop("driver", None) or ("slurm" if launcher.kind == "slurm" else "here")
         if driver == "slurm" and launcher.kind != "slurm":
@@ -225,7 +225,7 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
         searcher = Tuner(cfg, inputs, pinned(spec.search.get(cfg.model, {}), overrides), launcher,
                          dry_run=dry_run, out=out, **search)
         if driver == "slurm":  # everything validated: the driver goes onto a compute node
-            from .launch import driver_preview, submit_driver
+            from glasskit.ml.launch import driver_preview, submit_driver
             args = dict(stage=stage, model=model, dataset=dataset, preset=preset, hp=hp,
                         cluster=launcher.profile.source or cluster,
                         executor=executor, tasks=tasks, folds=folds, search={**search, "driver": "here"},
@@ -240,5 +240,5 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
         return searcher.whole_dataset()
     if not 2 <= folds <= 20:
         raise GlasskitError(f"--folds {folds} must be between 2 and 20")
-    from .cv import run_cv
+    from glasskit.ml.cv import run_cv
     return run_cv(cfg, inputs, launcher, folds, dry_run, choose=searcher, out=out)

@@ -14,12 +14,12 @@ import time
 import numpy as np
 import torch
 
-from .config import RunConfig
-from .samples import SampleTable
+from glasskit.ml.config import RunConfig
+from glasskit.ml.samples import SampleTable
 
 
 def synthetic_table(n_frames: int = 8, seed: int = 0) -> SampleTable:
-    from ..artificial import random_configuration
+    from glasskit.data.artificial import random_configuration
     confs = [random_configuration(seed=seed + i) for i in range(n_frames)]
     n = min(len(c.xs) for c in confs)
     xs = np.stack([c.xs[:n] for c in confs]).astype(np.float32)
@@ -30,7 +30,7 @@ def synthetic_table(n_frames: int = 8, seed: int = 0) -> SampleTable:
 
 def _batches(cfg: RunConfig, table: SampleTable, batch: int, count: int, device):
     from torch_geometric.data import Batch
-    from .samples import GraphSet, ImageSet
+    from glasskit.ml.samples import GraphSet, ImageSet
     idx = np.arange(len(table))
     if cfg.model == "dmpnn":
         ds = GraphSet(table, idx, cfg.net, seed=1)
@@ -49,7 +49,7 @@ def _batches(cfg: RunConfig, table: SampleTable, batch: int, count: int, device)
 def time_steps(cfg: RunConfig, table: SampleTable, batch: int, steps: int = 10, warmup: int = 2,
                device: str = "cpu", amp: bool = False) -> dict:
     """ms per sample of a training step and of inference, plus mean graph size."""
-    from .train import build_model, optimizer
+    from glasskit.ml.train import build_model, optimizer
     dev = torch.device(device)
     torch.manual_seed(0)
     model = build_model(cfg).to(dev)
@@ -96,7 +96,7 @@ def _sync(dev: torch.device) -> None:
 def time_loading(cfg: RunConfig, table: SampleTable, workers: int, samples: int = 200) -> float:
     """Samples per second a DataLoader with ``workers`` processes makes (graphs or images)."""
     from torch.utils.data import DataLoader
-    from .samples import GraphSet, ImageSet
+    from glasskit.ml.samples import GraphSet, ImageSet
     idx = np.resize(np.arange(len(table)), samples)
     ds = GraphSet(table, idx, cfg.net) if cfg.model == "dmpnn" else ImageSet(table, idx, cfg.net.image_px)
     collate = None

@@ -31,10 +31,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..errors import GlasskitError
-from ..log import logger
-from .config import RunConfig
-from .samples import SampleTable, make_set
+from glasskit.util.errors import GlasskitError
+from glasskit.util.log import logger
+from glasskit.ml.config import RunConfig
+from glasskit.ml.samples import SampleTable, make_set
 
 CHECKPOINT, BEST, METRICS = "checkpoint.pt", "best.pt", "metrics.json"
 
@@ -77,9 +77,9 @@ def lr_factor(step: int, steps_per_epoch: int, t) -> float:
 
 
 def build_model(cfg: RunConfig) -> torch.nn.Module:
-    from .cnn import CNN
-    from .dmpnn import DMPNN
-    from .featurize import NODE_DIM
+    from glasskit.ml.nets.cnn import CNN
+    from glasskit.ml.nets.dmpnn import DMPNN
+    from glasskit.ml.nets.featurize import NODE_DIM
     if cfg.model == "cnn":
         return CNN.from_config(cfg.net)
     return DMPNN.from_config(cfg.net, NODE_DIM[cfg.net.features])
@@ -210,7 +210,7 @@ def train(run_dir: Path, cfg: RunConfig, table: SampleTable, splits: dict[str, n
     every other rank alike; a learning curve scores the model there, in eval mode)."""
     dist = dist or Dist()
     run_dir = Path(run_dir)
-    from .runs import WriterLock
+    from glasskit.ml.runs import WriterLock
     with WriterLock(run_dir, dist.rank):
         return _train(run_dir, cfg, table, splits, dist, progress, on_epoch)
 

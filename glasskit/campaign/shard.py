@@ -1,0 +1,246 @@
+"""HDF5 shards: one file per array task, written by all its MPI ranks at once.
+
+Layout (S simulations, F = most frames of any of them, N atoms)::
+
+    /attrs            glasskit version, spec (TOML), template hashes, LAMMPS version, created, ...
+    /sim/index        (S,)        int64    simulation indices (rows of every /sim and /frames set)
+    /sim/seed         (S,)        int64
+    /sim/t_cool       (S,)        int64
+    /sim/state        (S,)        int8     0 pending, 1 running, 2 done, 3 failed
+    /sim/done         (S,)        bool     written last, once all frames of the row are on disk
+    /frames/step      (S, F)      int64    -1 where a row has fewer frames
+    /frames/T         (S, F)      float64  target temperature of the frame
+    /frames/pe        (S, F)      float64  potential energy per particle
+    /frames/temp      (S, F)      float64  measured kinetic temperature (thermostat check)
+    /frames/xs, /x    (S, F, N, 2) float32 scaled / unscaled coordinates, one chunk per frame
+    /frames/type      (N,)        int8
+
+All datasets are created collectively when the shard is opened; afterwards each rank writes
+only its own rows, independently (``driver="mpio"``). Parallel HDF5 allocates space at creation,
+so independent writes touch no metadata and a killed rank leaves a readable file whose
+``done`` flags tell exactly which rows are complete. Parallel HDF5 applies filters only to
+collective writes, and ranks here are never in step, so mpio shards are uncompressed; serial
+shards (one rank) use shuffle + gzip. Readers see no difference.
+"""
+from __future__ import annotations
+
+import json
+
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from glasskit import __version__
+from glasskit.util.mpi import World
+
+PENDING, RUNNING, DONE, FAILED = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class ShardLayout:
+    """Rows and sizes of one shard; identical on every rank of a task."""
+
+    sims: np.ndarray  # (S,) int64
+    seeds: np.ndarray  # (S,) int64
+    t_cool: np.ndarray  # (S,) int64
+    n_frames: int
+    types: np.ndarray  # (N,) int8
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.types.shape[0])
+
+
+CRC_SCHEME = 2  # shard attribute ``crc_scheme``: 2 = coordinates and every per-frame number; absent = coordinates
+
+
+def frame_crc(*arrays: np.ndarray, scalars=()) -> int:
+    """CRC-32 of one frame's record, stored per frame for verify: the bytes of ``arrays``
+    (float32 coordinates) and of ``scalars`` (the frame's numbers, e.g. step, T, pe, temp) as
+    float64, so a flipped bit in an energy fails verify as one in a coordinate does."""
+    crc = 0
+    for a in arrays:
+        crc = zlib.crc32(np.ascontiguousarray(a, dtype=np.float32), crc)  # buffer protocol, no copy
+    if len(scalars):
+        crc = zlib.crc32(np.asarray(scalars, dtype=np.float64).tobytes(), crc)
+    return crc
+
+
+SIMULATE_SCALARS = ("frames/step", "frames/T", "frames/pe", "frames/temp")  # in /frames/crc, this order
+MINIMIZE_SCALARS = ("is/pe", "is/iters", "is/stop")  # in /is/crc
+
+
+class ShardWriter:
+    """Open (create) a shard on all ranks of ``world``; write rows; close collectively.
+
+    Subclasses add their stage's datasets in :meth:`_create_data`.
+    """
+
+    stage = ""
+
+    def __init__(self, path: Path, layout: ShardLayout, world: World, attrs: dict):
+        self.path, self.layout, self.world = Path(path), layout, world
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.mpio = world.comm is not None and world.parallel_h5 and world.size > 1
+        if self.mpio:
+            self.f = h5py.File(self.path, "w", driver="mpio", comm=world.comm)
+            self.f.atomic = False
+        else:
+            self.f = h5py.File(self.path, "w")
+        attrs = dict(attrs, created=world.bcast(time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+                     glasskit_version=__version__, ranks=world.size, stage=self.stage, crc_scheme=CRC_SCHEME,
+                     driver="mpio" if self.mpio else "sec2")
+        for key, value in attrs.items():
+            self.f.attrs[key] = value
+        self._create_rows()
+        self._create_data(len(layout.sims), max(layout.n_frames, 1), layout.n_atoms)
+        self.row = {int(s): i for i, s in enumerate(layout.sims)}
+        self.f.flush()
+
+    def _create_rows(self) -> None:
+        L, f, S = self.layout, self.f, len(self.layout.sims)
+        for name, values in {"index": L.sims, "seed": L.seeds, "t_cool": L.t_cool}.items():
+            ds = f.create_dataset(f"sim/{name}", shape=(S,), dtype="i8")
+            if self.world.rank == 0:
+                ds[...] = values
+        f.create_dataset("sim/state", shape=(S,), dtype="i1", fillvalue=PENDING)
+        f.create_dataset("sim/done", shape=(S,), dtype=bool, fillvalue=False)
+
+    def _create_data(self, S: int, F: int, N: int) -> None:
+        raise NotImplementedError
+
+    def _coords(self, name: str, S: int, F: int, N: int) -> None:
+        """(S, F, N, 2) float32, one chunk per frame; shuffle+gzip+fletcher32 when serial."""
+        filters = {} if self.mpio else dict(compression="gzip", compression_opts=1, shuffle=True,
+                                            fletcher32=True)
+        self.f.create_dataset(name, shape=(S, F, N, 2), dtype="f4", chunks=(1, 1, N, 2),
+                              fillvalue=np.nan, **filters)
+
+    def set_state(self, sim: int, state: int) -> None:
+        self.f["sim/state"][self.row[sim]] = state
+        self._sync()
+
+    def mark_done(self, sim: int) -> None:
+        """Flag a row complete: written after (and flushed after) all its frames."""
+        self._sync()
+        r = self.row[sim]
+        self.f["sim/state"][r] = DONE
+        self.f["sim/done"][r] = True
+        self._sync()
+
+    def _sync(self) -> None:
+        # serial: flush HDF5's caches so a crash leaves a consistent file. mpio: data writes go
+        # straight to MPI-IO (no metadata changes after creation) and flush is collective.
+        if not self.mpio:
+            self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()  # collective under mpio
+
+
+class SimulateShard(ShardWriter):
+    stage = "simulate"
+
+    def _create_data(self, S: int, F: int, N: int) -> None:
+        f = self.f
+        self._pending: dict[int, dict[str, np.ndarray]] = {}
+        f.create_dataset("frames/step", shape=(S, F), dtype="i8", fillvalue=-1)
+        for name in ("T", "pe", "temp"):
+            f.create_dataset(f"frames/{name}", shape=(S, F), dtype="f8", fillvalue=np.nan)
+        f.create_dataset("frames/crc", shape=(S, F), dtype="u4", fillvalue=0)
+        self._coords("frames/xs", S, F, N)
+        self._coords("frames/x", S, F, N)
+        self._xs, self._x = f["frames/xs"], f["frames/x"]  # handles: no name lookup per frame
+        ds = f.create_dataset("frames/type", shape=(N,), dtype="i1")
+        if self.world.rank == 0:
+            ds[...] = self.layout.types
+
+    _SCALARS = {"step": ("i8", -1), "T": ("f8", np.nan), "pe": ("f8", np.nan), "temp": ("f8", np.nan),
+                "crc": ("u4", 0)}
+
+    def write_frame(self, sim: int, frame) -> None:
+        """Store one :class:`glasskit.simulate.Frame` of simulation ``sim``.
+
+        Coordinates go to disk at once; the per-frame scalars of the row are kept in memory and
+        written with the row in :meth:`mark_done` (a simulation is redone whole after a crash,
+        so nothing is lost, and small writes would halve the bandwidth)."""
+        r, k = self.row[sim], frame.k - 1
+        self._xs[r, k] = frame.snap.xs
+        self._x[r, k] = frame.snap.x
+        row = self._pending.setdefault(sim, {name: np.full(self._xs.shape[1], fill, dtype)
+                                             for name, (dtype, fill) in self._SCALARS.items()})
+        row["step"][k], row["T"][k], row["pe"][k], row["temp"][k] = frame.step, frame.T, frame.pe, frame.temp
+        row["crc"][k] = frame_crc(frame.snap.xs, frame.snap.x, scalars=(frame.step, frame.T, frame.pe, frame.temp))
+
+    def mark_done(self, sim: int) -> None:
+        for name, values in self._pending.pop(sim, {}).items():
+            self.f[f"frames/{name}"][self.row[sim]] = values
+        super().mark_done(sim)
+
+
+class MinimizeShard(ShardWriter):
+    """Inherent structures: ``/is/pe`` (S, F) float64, ``/is/xs`` (S, F, N, 2) float32,
+    ``/is/done`` (S, F) bool (per frame, written after its data), ``/is/crc`` (S, F) uint32 of
+    the frame's xs, pe, iters and stop,
+    ``/is/iters`` (S, F) int32 FIRE iterations, ``/is/stop`` (S, F) int8 why FIRE stopped
+    (0 the energy tolerance, 1 the iteration limit, 2 the force tolerance; -1 unknown)."""
+
+    stage = "minimize"
+
+    def _create_data(self, S: int, F: int, N: int) -> None:
+        self.f.create_dataset("is/pe", shape=(S, F), dtype="f8", fillvalue=np.nan)
+        self.f.create_dataset("is/done", shape=(S, F), dtype=bool, fillvalue=False)
+        self.f.create_dataset("is/crc", shape=(S, F), dtype="u4", fillvalue=0)
+        self.f.create_dataset("is/iters", shape=(S, F), dtype="i4", fillvalue=-1)
+        self.f.create_dataset("is/stop", shape=(S, F), dtype="i1", fillvalue=-1)
+        self._coords("is/xs", S, F, N)
+
+    def write_is(self, sim: int, k: int, pe: float, xs: np.ndarray, iters: int = -1, stop: int = -1) -> None:
+        """Store the inherent structure of frame index ``k`` (0-based) and flag it done."""
+        r, f = self.row[sim], self.f
+        f["is/xs"][r, k] = xs
+        f["is/pe"][r, k] = pe
+        f["is/crc"][r, k] = frame_crc(xs, scalars=(pe, iters, stop))
+        f["is/iters"][r, k] = iters
+        f["is/stop"][r, k] = stop
+        self._sync()
+        f["is/done"][r, k] = True
+        self._sync()
+
+
+PROGRESS_SUFFIX = ".progress.json"
+
+
+def progress_path(shard: Path, rank: int) -> Path:
+    """Where rank ``rank`` of a task reports its running simulation (JSON, replaced every
+    half minute by the simulate stage): beside the task's shard."""
+    shard = Path(shard)
+    return shard.with_name(f"{shard.stem}.rank{rank}{PROGRESS_SUFFIX}")
+
+
+def read_progress(directory: Path) -> dict[int, dict]:
+    """sim -> the newest progress report of the ranks writing shards in ``directory``; a torn
+    or foreign file is skipped (it is only a report)."""
+    out: dict[int, dict] = {}
+    for p in Path(directory).glob(f"*{PROGRESS_SUFFIX}"):
+        try:
+            r = json.loads(p.read_text())
+            sim, frame, frames = int(r["sim"]), int(r["frame"]), int(r["frames"])
+            rate, when = float(r["matom_step_s"]), float(r["time"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if 0 <= frame <= frames and (sim not in out or when > out[sim]["time"]):
+            out[sim] = {**r, "sim": sim, "frame": frame, "frames": frames, "matom_step_s": rate, "time": when}
+    return out
+
+
+def read_rows(path: Path) -> dict:
+    """Index, state and done flag of every row of a shard; raises OSError if unreadable."""
+    # no file lock: a shard is read (status, verify) while its task still writes it
+    with h5py.File(path, "r", locking=False) as f:
+        return {"index": f["sim/index"][...], "state": f["sim/state"][...],
+                "done": f["sim/done"][...]}

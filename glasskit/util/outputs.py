@@ -1,0 +1,90 @@
+"""Outputs glasskit writes next to the user's own files: never replace what it did not write.
+
+Every figure, CSV, image and dataset file goes through :func:`output`: a path that exists but
+is not listed in its directory's ``.glasskit-outputs`` manifest (so: a shard, a spec, a file the
+user made) is refused with one line; what glasskit wrote there before is replaced freely.
+
+>>> with output(figures / "rdf.csv") as path:
+...     np.savetxt(path, table)
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from glasskit.util.errors import GlasskitError
+
+MANIFEST = ".glasskit-outputs"
+
+
+def _listed(directory: Path) -> set[str]:
+    try:
+        return set((directory / MANIFEST).read_text().splitlines())
+    except OSError:
+        return set()
+
+
+def claim(path: str | Path) -> Path:
+    """``path``, after checking glasskit may write it (creating its directory)."""
+    path = Path(path)
+    if path.exists() and (path.name not in _listed(path.parent) or not path.is_file()):
+        raise GlasskitError(f"{path} exists and was not written by glasskit: refusing to replace it",
+                            "choose another --out, or move that file away yourself")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GlasskitError(f"cannot create {path.parent}: {exc.strerror}", "choose a writable --out") from None
+    return path
+
+
+def record(path: str | Path) -> None:
+    """List ``path`` in its directory's manifest (glasskit may replace it later)."""
+    path = Path(path)
+    record_many(path.parent, [path.name])
+
+
+@contextmanager
+def output(path: str | Path):
+    """Claim ``path``, let the block write it, record it."""
+    p = claim(path)
+    try:
+        yield p
+    except OSError as exc:
+        raise GlasskitError(f"cannot write {p}: {exc.strerror or exc}", "check the directory's permissions and space") from None
+    record(p)
+
+
+def claim_many(directory: str | Path, names: list[str]) -> Path:
+    """:func:`claim` for many files of one directory at once (a dataset's images)."""
+    directory = Path(directory)
+    if directory.is_dir():
+        foreign = (set(os.listdir(directory)) & set(names)) - _listed(directory)
+        if foreign:
+            raise GlasskitError(f"{directory / sorted(foreign)[0]} and {len(foreign) - 1} more exist and were not "
+                                "written by glasskit: refusing to replace them", "move them away yourself")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GlasskitError(f"cannot create {directory}: {exc.strerror}", "choose a writable place") from None
+    return directory
+
+
+def record_many(directory: str | Path, names: list[str]) -> None:
+    directory = Path(directory)
+    new = [n for n in names if n not in _listed(directory)]
+    if new:
+        fd = os.open(directory / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, "".join(n + "\n" for n in new).encode())
+        finally:
+            os.close(fd)
+
+
+@contextmanager
+def open_output(path: str | Path, mode: str = "w", **kwargs):
+    """``open`` for an output file: claimed before, recorded after."""
+    with output(path) as p, open(p, mode, **kwargs) as fh:
+        yield fh
