@@ -3,7 +3,7 @@
 
     python analysis/fivefold.py --out figures/fivefold [--folds 4 5 6 7] [--count 3]
 
-Writes, with the exact image recipe of the datasets (glasskit.images.render_matplotlib):
+Writes, with the exact image recipe of the datasets (glasskit.data.images.render_matplotlib):
 <out>/fivefold_rings.png (Fig 4a: B grid + pentagons), <out>/fivefold_final.png (Fig 4b),
 <out>/<n>fold_<i>.png and random_<i>.png for classification by a trained CNN, and
 <out>/panel.png/.pdf, a labelled overview; <out>/counts.csv lists the particle counts.

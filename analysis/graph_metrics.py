@@ -6,9 +6,9 @@
 For every frame of the slowest cooling ramp: the number of type A particles with no type B
 neighbour, of B-B edges, and of disjoint graphs (connected components of the subgraph of
 edges touching a B particle), in the symmetric k-nearest-neighbour graph of the whole periodic
-frame (glasskit.structure.graph_metrics), or with --l-win of one random square window of that
+frame (glasskit.data.structure.graph_metrics), or with --l-win of one random square window of that
 side per frame (fraction of the box, no periodic images: the authors' graphs). Each metric,
-averaged over simulations, gets T_g as the authors estimated it (glasskit.structure.branch_fit):
+averaged over simulations, gets T_g as the authors estimated it (glasskit.data.structure.branch_fit):
 straight lines on the glass branch (--glass-range, default 0.05-0.30) and on the liquid branch
 (--liquid-range, default 0.45-0.70), intersected, with a bootstrap sd; the same fit as
 analysis/ise.py's E_IS(T). Writes <out>.png/.pdf and <out>.csv (T, means, sds) plus <out>_tg.csv.

@@ -15,7 +15,7 @@ shaded when known) with --plot.
 --curve draws E_IS(T), the mean over simulations of every minimized frame, for each cooling
 rate (or the one of --t-cool), with T_g as the authors estimated it: straight lines on the
 glass branch (--glass-range, default 0.05-0.30) and the liquid branch (--liquid-range, default
-0.45-0.70), intersected, bootstrap sd (glasskit.structure.branch_fit; paper: T_g about 0.37 at
+0.45-0.70), intersected, bootstrap sd (glasskit.data.structure.branch_fit; paper: T_g about 0.37 at
 t_cool = 2e7, about 0.39 at 2e5). Writes <curve>.png/.pdf, <curve>.csv and <curve>_tg.csv.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
     python analysis/nfold_verdict.py runs/demo/models/<cnn run on dataset 1> [--folds 4 5 6 7] [--count 5]
 
-Builds the SI's artificial configurations (glasskit.artificial: n-fold rings of A around a B
+Builds the SI's artificial configurations (glasskit.data.artificial: n-fold rings of A around a B
 grid, then a random A fill; and random configurations as control), renders them with the same
 image recipe as the training data, and reports the CNN's P(liquid) for each: the paper found the
 five-fold ones classified as glass. Writes <out>/nfold_verdict.png/.pdf (a panel with one image

@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/search.py [--seconds 1.0] [--evals 12] [--stale 3]
 
-All on glasskit.ml.objective.FixedCost (sleeps --seconds per trial, so the numbers measure the
+All on glasskit.ml.search.objective.FixedCost (sleeps --seconds per trial, so the numbers measure the
 search machinery, not training), TPE over the D-MPNN space of jobs/models.toml:
 
 1. Trials per minute with 1 and 2 submitit workers on the embedded MongoDB-wire server, from the

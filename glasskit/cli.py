@@ -245,16 +245,27 @@ def _search_opts(args) -> dict | None:
 
 
 def _status(campaign, args) -> int:
-    from glasskit.campaign.status import report, stage_status, summary_lines, training_lines
+    """The campaign's state (one scan, one scheduler query), then the learning half's lines."""
+    from glasskit.batch.watch import campaign_status
+    from glasskit.campaign.status import report, summary_lines
+    index, stages = campaign_status(campaign)
+    ml = _learning_status(campaign.workdir)
     if args.json:
-        print(json.dumps(report(campaign), indent=1))
+        print(json.dumps({**report(index, stages), "training": ml["training"], "searches": ml["searches"]}, indent=1))
         return 0
     print(f"campaign '{campaign.spec.campaign.name}' ({campaign.workdir})")
-    sim = stage_status(campaign, "simulate")
-    for st in (sim, stage_status(campaign, "minimize", simulated=sim.done)):
+    for st in stages:
         print("\n".join(summary_lines(campaign, st)))
-    print("\n".join(training_lines(campaign.workdir)))
+    print("\n".join(ml["lines"]))
     return 0
+
+
+def _learning_status(workdir) -> dict:
+    try:
+        from glasskit.ml.status import learning_status
+    except ImportError:  # the [ml] extra is not installed: no training runs to show
+        return {"training": [], "searches": [], "lines": []}
+    return learning_status(workdir)
 
 
 def _collect(campaign, args) -> int:

@@ -9,7 +9,7 @@ import pytest
 from glasskit.campaign.layout import Campaign
 from glasskit.campaign.shard import RUNNING, read_rows
 from glasskit.campaign.spec import load_spec
-from glasskit.campaign.status import stage_status
+from glasskit.batch.watch import stage_status
 
 from conftest import GLASSKIT, ROOT, glasskit, processes, wait_until, write_spec
 

@@ -89,8 +89,8 @@ def test_in_process_search_resumes_without_redoing_trials(tmp_path):
 def _reserver_script(url: str, n_out: Path) -> str:
     return textwrap.dedent(f"""
         import json, os
-        from glasskit.ml.mongoserver import connect
-        from glasskit.ml.worker import jobs_handle
+        from glasskit.ml.search.mongoserver import connect
+        from glasskit.ml.search.worker import jobs_handle
         _, db = connect({url!r})
         mj = jobs_handle(db)
         got = []
@@ -119,7 +119,7 @@ def test_four_processes_reserving_300_jobs_never_share_one(tmp_path):
 
 def test_hyperopts_own_mongoexp_tests_pass_on_pymongo4_with_the_layer(tmp_path):
     """hyperopt ships tests/integration/test_mongoexp.py; it starts `mongod --port=22334`: a shim
-    runs the embedded jongodb instead, and `-p glasskit.ml.mongoexp4` applies glasskit's layer."""
+    runs the embedded jongodb instead, and `-p glasskit.ml.search.mongoexp4` applies glasskit's layer."""
     shim = tmp_path / "bin" / "mongod"
     shim.parent.mkdir()
     shim.write_text("#!/bin/sh\nfor a; do case $a in --port=*) port=${a#--port=};; esac; done\n"

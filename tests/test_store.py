@@ -11,7 +11,7 @@ import pytest
 from glasskit.campaign.layout import Campaign
 from glasskit.stages.minimize import InherentStructures
 from glasskit.campaign.spec import load_spec
-from glasskit.campaign.status import stage_status
+from glasskit.batch.watch import stage_status
 from glasskit.campaign.store import locate, open_campaign
 from glasskit.campaign.verify import verify
 

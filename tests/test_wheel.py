@@ -35,7 +35,7 @@ echo "venv_kib $(du -sk venv | cut -f1)"
 mkdir -p shim && ln -sf "$LIBMPICH" shim/libmpi.so.12
 export LD_LIBRARY_PATH=$BASE/shim
 G=$BASE/venv/bin/glasskit
-venv/bin/python -c 'import glasskit, glasskit.paths as p; print("package", glasskit.__file__); print("templates", p.TEMPLATES)'
+venv/bin/python -c 'import glasskit, glasskit.util.paths as p; print("package", glasskit.__file__); print("templates", p.TEMPLATES)'
 $G init proj --cluster mysite
 cd proj
 cp "$BASE/tiny.toml" jobs/tiny.toml

@@ -1,7 +1,7 @@
 """What a submission will cost, before it is submitted: core- or node-hours, disk, the longest task.
 
 A simulation costs t_cool x N atom-steps and a minimization frames x N atom-frames
-(:func:`glasskit.sharding.stage_costs`); the cluster profile's measured throughputs of one
+(:func:`glasskit.campaign.sharding.stage_costs`); the cluster profile's measured throughputs of one
 rank (``atom_steps_per_s``, ``minimize_frames_per_s`` at N = 4320; bench/overhead.py and
 bench/minimize.py measure them for ``local``) turn those into seconds. The longest rank of the
 cost-balanced plan sets the array's wall time: when it exceeds the profile's time limit,

@@ -86,30 +86,8 @@ class SlurmExecutor:
             raise GlasskitError(f"sbatch printed no job id: {proc.stdout!r}")
         logger.info("submitted Slurm job %s: %d array task(s) x %d rank(s); shards in %s, logs in %s",
                     job_id, job.n_tasks, job.ranks, job.shard_dir, job.log_dir)
-        return {"executor": "slurm", "job_id": job_id, "cluster": job.profile.name}
-
-    @staticmethod
-    def active_tasks(record: dict, profile: ClusterProfile | None = None) -> set[int] | None:
-        """Array task ids of ``record``'s job that Slurm still has queued or running.
-
-        None means every task is active (the whole array is still pending as one entry)."""
-        env = _slurm_env(profile) if profile else dict(os.environ)
-        try:
-            proc = subprocess.run(["squeue", "-h", "-r", "-j", str(record["job_id"]), "-o", "%i|%T"],
-                                  capture_output=True, text=True, env=env, timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            return set()
-        tasks: set[int] = set()
-        for line in proc.stdout.split():
-            jid, _, state = line.partition("|")
-            if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"):
-                continue
-            m = re.fullmatch(r"\d+_(\d+)", jid)
-            if m:
-                tasks.add(int(m.group(1)))
-            elif re.fullmatch(r"\d+_\[.*\]", jid) or re.fullmatch(r"\d+", jid):
-                return None
-        return tasks
+        return {"executor": "slurm", "job_id": job_id, "cluster": job.profile.name,
+                "slurm_conf": job.profile.slurm_conf}
 
 
 def _tasks_alive(submission: str) -> bool:

@@ -1,6 +1,6 @@
 """``glasskit init``: a user's project laid out beside an installed glasskit.
 
-Copies the shipped specs (package data, :mod:`glasskit.paths`) into ``<dir>/jobs/`` and, with
+Copies the shipped specs (package data, :mod:`glasskit.util.paths`) into ``<dir>/jobs/`` and, with
 ``--cluster NAME``, writes ``<dir>/hpc/clusters/NAME.toml`` from the shipped example profile,
 where ``--cluster NAME`` finds it. Existing files are never overwritten: each is named and kept.
 """

@@ -29,6 +29,8 @@ from glasskit.campaign.sharding import ShardPlan, cost_classes, plan as make_pla
 from glasskit.stages.minimize import minimize_input
 from glasskit.stages.simulate import cool_input, ensure_initial
 from glasskit.campaign.spec import Spec, load_spec
+from glasskit.batch.watch import live
+from glasskit.campaign.index import CampaignIndex
 from glasskit.campaign.status import stage_status
 
 STAGES = ("simulate", "minimize")
@@ -43,6 +45,7 @@ class Prepared:
     first_input: str
     skipped: int
     bill: Bill | None = None
+    index: CampaignIndex | None = None  # what the submission was decided on
 
 
 def glasskit_command() -> list[str]:
@@ -73,7 +76,7 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
     ranks = _validate(stage, spec, array, profile, ranks)
     campaign = Campaign.of(spec)
     requested = array.indices if array else tuple(range(spec.campaign.n_sims))
-    todo = _todo(stage, campaign, requested, redo)
+    todo, index = _todo(stage, campaign, requested, redo)
     if not todo:
         return []
     classes = _classes(spec, stage, todo, profile, ranks)
@@ -85,6 +88,7 @@ def prepare(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterPro
         sub = submission or new_submission_id()
         sub = f"{sub}-c{k}" if len(classes) > 1 and submission else sub
         preps.append(_render(stage, spec, campaign, sims, profile, ranks, array, sub, exe))
+        preps[-1].index = index
     preps[0].skipped = len(requested) - len(todo)
     return preps
 
@@ -104,15 +108,22 @@ def _classes(spec: Spec, stage: str, todo: list[int], profile: ClusterProfile, r
     return merged
 
 
-def _todo(stage: str, campaign: Campaign, requested, redo: bool) -> list[int]:
+def _todo(stage: str, campaign: Campaign, requested, redo: bool) -> tuple[list[int], CampaignIndex]:
     """The requested simulations that are neither done nor running (plus, with ``redo``, the
-    done ones verify condemns); minimize keeps only those with a completed trajectory."""
-    simulated = stage_status(campaign, "simulate").done if stage == "minimize" else None
-    st = stage_status(campaign, stage, simulated=simulated)
+    done ones verify condemns), and the index they were decided on (each shard read once);
+    minimize keeps only those with a completed trajectory."""
+    if redo:  # verify reads every shard anyway: the index comes from the same pass
+        from glasskit.campaign.verify import verify
+        rep = verify(campaign, stages=("simulate", stage) if stage == "minimize" else (stage,))
+        index = rep.index
+    else:
+        index = CampaignIndex.scan(campaign, stages=("simulate", "minimize") if stage == "minimize" else (stage,))
+    answer = live(campaign, (stage,))
+    simulated = index["simulate"].done if stage == "minimize" else None
+    st = stage_status(index, stage, answer, simulated=simulated)
     todo = [i for i in requested if i not in st.done and i not in st.running]
     if redo:
-        from glasskit.campaign.verify import verify
-        condemned = verify(campaign, stages=(stage,)).condemned.get(stage, set()) - st.running
+        condemned = rep.condemned.get(stage, set()) - st.running
         again = sorted(condemned & set(requested) & st.done)
         logger.info("--redo: verify condemns %d done simulation(s) of the request: %s", len(again),
                     _short(format_ranges(again)) if again else "none")
@@ -126,7 +137,7 @@ def _todo(stage: str, campaign: Campaign, requested, redo: bool) -> list[int]:
         if not todo and waiting:
             raise GlasskitError("none of the requested simulations has a completed trajectory to minimize",
                                 "run glasskit submit simulate for them first")
-    return todo
+    return todo, index
 
 
 def _render(stage: str, spec: Spec, campaign: Campaign, todo: list[int], profile: ClusterProfile, ranks: int,
@@ -256,6 +267,8 @@ def _launch(preps: list[Prepared], ex, spec: Spec, unlock=lambda: None) -> int:
         job = prep.job
         script_path = campaign.submissions_dir / f"{job.submission}.sbatch"
         script_path.write_text(job.script)
+        if job.stage == "minimize" and prep.index is not None:  # the tasks read this, not every shard
+            prep.index.write_slice(campaign.submissions_dir / f"{job.submission}.index.json", prep.plan.sims)
         base = {"submission": job.submission, "stage": job.stage, "sims": format_ranges(prep.plan.sims),
                 "n_tasks": job.n_tasks, "ranks": job.ranks, "balance": "cost",
                 "spec": str(Path(spec.path).absolute()), "script": str(script_path),
@@ -280,7 +293,7 @@ def _launch(preps: list[Prepared], ex, spec: Spec, unlock=lambda: None) -> int:
 
 def _report_failures(campaign, job, tasks: list[int]) -> None:
     """Name the simulations of failed local tasks, with their first error and where to look."""
-    from glasskit.stages.task import read_failures
+    from glasskit.campaign.shard import read_failures
     failures: dict[int, str] = {}
     for t in tasks:
         failures.update(read_failures(campaign.shard_path(job.stage, job.submission, t)))

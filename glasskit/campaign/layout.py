@@ -20,6 +20,16 @@ from pathlib import Path
 
 from glasskit.campaign.spec import Spec
 
+INIT_DATA = "init.data"  # the shared FIRE-minimized start, as LAMMPS reads it
+INIT_H5 = "init.h5"      # the same, with its types, for readers and checks
+
+
+def initial_types(workdir: Path):
+    """Types (N,) int8 of the campaign's initial configuration (``<workdir>/init.h5``)."""
+    import h5py
+    with h5py.File(Path(workdir) / INIT_H5, "r") as f:
+        return f["type"][...]
+
 
 @dataclass(frozen=True)
 class Campaign:

@@ -163,7 +163,7 @@ class SimulateShard(ShardWriter):
                 "crc": ("u4", 0)}
 
     def write_frame(self, sim: int, frame) -> None:
-        """Store one :class:`glasskit.simulate.Frame` of simulation ``sim``.
+        """Store one :class:`glasskit.stages.simulate.Frame` of simulation ``sim``.
 
         Coordinates go to disk at once; the per-frame scalars of the row are kept in memory and
         written with the row in :meth:`mark_done` (a simulation is redone whole after a crash,
@@ -244,3 +244,26 @@ def read_rows(path: Path) -> dict:
     with h5py.File(path, "r", locking=False) as f:
         return {"index": f["sim/index"][...], "state": f["sim/state"][...],
                 "done": f["sim/done"][...]}
+
+
+# failures, one JSON line per failed simulation, beside the shard (a rank appends to its own file)
+def record_failure(shard: Path, rank: int, sim: int, message: str) -> None:
+    path = shard.with_name(f"{shard.stem}.rank-{rank}.errors.jsonl")
+    with open(path, "a") as fh:
+        fh.write(json.dumps({"sim": sim, "error": message, "time": time.time()}) + "\n")
+
+
+def read_failures(shard: Path, listing: list[str] | None = None) -> dict[int, str]:
+    """Failure messages recorded next to a shard, by simulation index; ``listing``: the names in
+    the shard's directory, when the caller already has them (status reads 1,000s of shards)."""
+    out: dict[int, str] = {}
+    prefix = f"{shard.stem}.rank-"
+    names = listing if listing is not None else [p.name for p in shard.parent.glob(f"{prefix}*.errors.jsonl")]
+    for p in sorted(shard.parent / n for n in names if n.startswith(prefix) and n.endswith(".errors.jsonl")):
+        for line in p.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+                out[int(rec["sim"])] = str(rec["error"])
+            except (ValueError, KeyError):
+                continue
+    return out

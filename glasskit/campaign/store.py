@@ -18,6 +18,7 @@ from typing import Iterator, Sequence
 import h5py
 import numpy as np
 
+from glasskit.campaign.index import CampaignIndex, Location
 from glasskit.campaign.layout import Campaign
 from glasskit.util.errors import GlasskitError
 from glasskit.util.log import logger
@@ -26,28 +27,11 @@ from glasskit.campaign.seeds import simulation_seeds
 CAMPAIGN_FILE = "campaign.h5"
 
 
-@dataclass(frozen=True)
-class Location:
-    path: Path
-    row: int
-    done: bool
-
-
 def locate(campaign: Campaign, stage: str) -> dict[int, Location]:
-    """Simulation index -> where its ``stage`` data lives: a done copy if one exists (the
-    newest), else the newest partial row. Unreadable shards are skipped (``verify`` names them)."""
-    out: dict[int, Location] = {}
-    for path in campaign.shards(stage):  # sorted: submission ids sort by time
-        try:
-            with h5py.File(path, "r", locking=False) as f:
-                index, done = f["sim/index"][...], f["sim/done"][...]
-        except (OSError, KeyError):
-            continue
-        for row, (sim, ok) in enumerate(zip(index.tolist(), done.tolist())):
-            prev = out.get(sim)
-            if prev is None or ok or not prev.done:
-                out[sim] = Location(path, row, bool(ok))
-    return out
+    """Simulation index -> where its ``stage`` data lives: the copy that counts
+    (:meth:`glasskit.campaign.index.StageIndex`'s rule: a done copy if one exists (the newest),
+    else the newest partial row). Unreadable shards are skipped (``verify`` names them)."""
+    return CampaignIndex.scan(campaign, (stage,))[stage].located
 
 
 # dataset name in campaign.h5 -> (stage, name in shard, per-frame shape suffix, dtype, fill)
@@ -80,11 +64,13 @@ def _runs(pairs: list[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
         yield tuple(start)
 
 
-def collect(campaign: Campaign, out: Path | None = None) -> Path:
-    """Write the campaign file: virtual datasets over every done shard row; returns its path."""
+def collect(campaign: Campaign, out: Path | None = None, index: CampaignIndex | None = None) -> Path:
+    """Write the campaign file: virtual datasets over every done shard row (from ``index``, or a
+    fresh scan of the shards, each opened once); returns its path."""
     spec = campaign.spec
     out = Path(out or campaign.workdir / CAMPAIGN_FILE)
-    where = {stage: {s: loc for s, loc in locate(campaign, stage).items() if loc.done}
+    index = index or CampaignIndex.scan(campaign)
+    where = {stage: {s: loc for s, loc in index[stage].located.items() if loc.done}
              for stage in ("simulate", "minimize")}
     if not where["simulate"]:
         raise GlasskitError(f"campaign '{spec.campaign.name}' has no completed simulation to collect",

@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from glasskit.campaign.index import CampaignIndex
 from glasskit.campaign.layout import Campaign
 from glasskit.campaign.seeds import simulation_seeds
 from glasskit.campaign.shard import FAILED, MINIMIZE_SCALARS, RUNNING, SIMULATE_SCALARS, frame_crc
@@ -41,6 +42,7 @@ class Report:
     rows_ok: int = 0
     flagged: list[str] = field(default_factory=list)  # complete but suspect (minimizer hit maxiter)
     condemned: dict[str, set[int]] = field(default_factory=dict)  # stage -> simulations to re-run
+    index: CampaignIndex | None = None  # built in the same pass
 
     def repair(self, spec_path: str) -> list[str]:
         """The commands that re-run every condemned simulation."""
@@ -53,30 +55,37 @@ class Report:
 
 
 def verify(campaign: Campaign, stages=("simulate", "minimize")) -> Report:
+    """Check every shard of ``stages`` (each opened once, in the same pass that builds the
+    campaign index, kept as ``Report.index``), the initial configuration and the campaign file."""
     rep = Report()
     _check_init(campaign, rep)
+    newest: dict[str, dict[int, tuple[Path, str | None]]] = {s: {} for s in stages}  # newest done copy
+    incomplete: dict[str, list[tuple[Path, int, int]]] = {s: [] for s in stages}
     for stage in stages:
         _check_submission_dirs(campaign, stage, rep)
-        paths = campaign.shards(stage)
-        newest: dict[int, tuple[Path, str | None]] = {}  # sim -> (shard, error) of its newest done copy
-        incomplete: list[tuple[Path, int, int]] = []
-        for path in tqdm(paths, desc=f"verify {stage}", unit="shard", disable=None):  # oldest first
-            rep.shards += 1
-            try:
-                with h5py.File(path, "r", locking=False) as f:
-                    _check_shard(campaign, stage, f, path, rep, newest, incomplete)
-            except OSError as exc:
-                rep.bad(path, f"unreadable ({_short(exc)}): move it away and re-submit its simulations")
-                rep.condemned.setdefault(stage, set())
+    bar = tqdm(total=sum(len(campaign.shards(s)) for s in stages), desc="verify", unit="shard", disable=None)
+
+    def visit(stage, f, path, exc) -> None:
+        rep.shards += 1
+        bar.update()
+        if f is None:
+            rep.bad(path, f"unreadable ({_short(exc)}): move it away and re-submit its simulations")
+            rep.condemned.setdefault(stage, set())
+            return
+        _check_shard(campaign, stage, f, path, rep, newest[stage], incomplete[stage])
+
+    rep.index = CampaignIndex.scan(campaign, stages, visit=visit)  # oldest first
+    bar.close()
+    for stage in stages:
         bad = rep.condemned.setdefault(stage, set())
-        for sim, (path, err) in sorted(newest.items()):
+        for sim, (path, err) in sorted(newest[stage].items()):
             if err:
                 rep.bad(path, f"{stage} of simulation {sim}: {err}")
                 bad.add(sim)
             else:
                 rep.rows_ok += 1
-        for path, sim, state in incomplete:
-            if sim not in newest:
+        for path, sim, state in incomplete[stage]:
+            if sim not in newest[stage]:
                 what = {FAILED: "failed", RUNNING: "incomplete (interrupted mid-run)"}.get(
                     state, "never started (its task ended early)")
                 rep.bad(path, f"{stage} of simulation {sim} {what}: re-submit to repair")
@@ -100,7 +109,7 @@ def _check_submission_dirs(campaign: Campaign, stage: str, rep: Report) -> None:
 
 def _check_init(campaign: Campaign, rep: Report) -> None:
     """init.data and init.h5: every simulation starts from them."""
-    from glasskit.stages.simulate import INIT_DATA, INIT_H5
+    from glasskit.campaign.layout import INIT_DATA, INIT_H5
     s = campaign.spec.system
     data, meta = campaign.workdir / INIT_DATA, campaign.workdir / INIT_H5
     if not data.is_file() and not meta.is_file() and not campaign.shards("simulate"):
@@ -126,7 +135,7 @@ def _check_init(campaign: Campaign, rep: Report) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _init_types(path: str, mtime_ns: int):
-    from glasskit.stages.simulate import initial_types
+    from glasskit.campaign.layout import initial_types
     try:
         return initial_types(Path(path).parent)
     except (OSError, KeyError):

@@ -1,7 +1,7 @@
 """Datasets 1-6: labelled frame selections -> PNG images, graphs and a metadata JSON.
 
 ``jobs/datasets.toml`` names each dataset's two classes as (T, ramp) frame selections of a
-collected campaign (:mod:`glasskit.store`). :func:`build` writes::
+collected campaign (:mod:`glasskit.campaign.store`). :func:`build` writes::
 
     <workdir>/datasets/<id>/images/<class>_s<sim>_f<frame>.png     250 x 250 px, 100 dpi
     <workdir>/datasets/<id>/graphs.pt                              list of torch-geometric Data

@@ -80,7 +80,7 @@ def lammps_rdf(spec, data_file, x: np.ndarray, bins: int, r_max: float) -> dict[
 
 def graph_metrics(x: np.ndarray, types: np.ndarray, box: np.ndarray, k: int = 3, l_win: float = 1.0,
                   origin=(0.0, 0.0)) -> dict[str, int]:
-    """Fig 7 metrics of one frame's kNN graph (symmetric, see :mod:`glasskit.graphs`): of the
+    """Fig 7 metrics of one frame's kNN graph (symmetric, see :mod:`glasskit.data.graphs`): of the
     whole periodic frame (``l_win = 1``), or of a square window of side ``l_win`` (fraction of
     the box) at ``origin`` without periodic images, as the authors counted them on their graphs."""
     from glasskit.data.graphs import window

@@ -1,7 +1,7 @@
 """Model, training and search settings as data: ``jobs/models.toml`` -> typed dataclasses.
 
-Validated on load like the campaign specs (:mod:`glasskit.spec`): an unknown key, a wrong type or
-a value outside its rule is one :class:`~glasskit.errors.GlasskitError` naming file and key.
+Validated on load like the campaign specs (:mod:`glasskit.campaign.spec`): an unknown key, a wrong type or
+a value outside its rule is one :class:`~glasskit.util.errors.GlasskitError` naming file and key.
 :func:`resolve` applies a preset and ``--hp key=value`` overrides and returns a
 :class:`RunConfig`, the complete, JSON-serialisable description of one training run.
 """

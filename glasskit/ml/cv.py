@@ -5,7 +5,7 @@ frames stay in one fold). For fold i the model is trained on the other K - 1 fol
 held-out fold is split 50/50 (by simulation) into validation (epoch selection) and test. The
 hyperparameters of fold i come from ``choose(cv_id, i, table, outer_train)``: by default the configured
 preset / ``--hp`` values; a hyperparameter search plugs in there (it sees only the outer-train
-samples, which it splits 80/10/10 itself: :class:`glasskit.ml.tune.Tuner`). Results: ``<workdir>/cv/<cv id>/results.{json,csv}``
+samples, which it splits 80/10/10 itself: :class:`glasskit.ml.search.tune.Tuner`). Results: ``<workdir>/cv/<cv id>/results.{json,csv}``
 with each fold's AUC, accuracy and chosen hyperparameters, and mean +- sd over folds.
 """
 from __future__ import annotations

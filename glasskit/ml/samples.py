@@ -2,10 +2,10 @@
 
 :func:`load_samples` turns dataset N of ``jobs/datasets.toml`` into a :class:`SampleTable`: the
 (sim, frame, label) of every sample with its scaled coordinates, read once from the campaign
-HDF5 through :mod:`glasskit.store`. :class:`GraphSet` and :class:`ImageSet` are torch datasets
+HDF5 through :mod:`glasskit.campaign.store`. :class:`GraphSet` and :class:`ImageSet` are torch datasets
 over a subset of it: graphs get a fresh random window on every access (seeded by
 (seed, epoch, sample), so a run is reproducible on any number of processes and workers),
-images follow the paper's recipe (:func:`glasskit.images.rasterize`).
+images follow the paper's recipe (:func:`glasskit.data.images.rasterize`).
 
 Labels: ``label`` is 1 for liquid, 0 for glass. The D-MPNN is trained on it with a sigmoid;
 the CNN on the authors' one-hot [1, 0] liquid / [0, 1] glass (class index ``1 - label``).
@@ -43,7 +43,7 @@ class SampleTable:
 
 def load_samples(campaign_file: str | Path, spec_path: str | Path, dataset: int,
                  datasets_file: str | Path = "jobs/datasets.toml") -> SampleTable:
-    """The samples of ``dataset`` from a collected campaign file (see :mod:`glasskit.datasets`)."""
+    """The samples of ``dataset`` from a collected campaign file (see :mod:`glasskit.data.datasets`)."""
     from glasskit.campaign.layout import Campaign
     from glasskit.data.datasets import load_datasets, select
     from glasskit.campaign.spec import load_spec
@@ -123,7 +123,7 @@ def indices(table: SampleTable, split_pairs: dict[str, list]) -> dict[str, np.nd
 
 class GraphSet(Dataset):
     """Window graphs of ``table[indices]``, a new random window on every access (see
-    :mod:`glasskit.ml.featurize`). Call :meth:`set_epoch` before each epoch.
+    :mod:`glasskit.ml.nets.featurize`). Call :meth:`set_epoch` before each epoch.
 
     ``windows`` W: each frame appears W times per epoch, each time in its own random window
     (item ``i`` is window ``i % W`` of frame ``indices[i // W]``), so an epoch holds W x frames

@@ -4,7 +4,7 @@
 moved to the device beforehand, so only the model is measured); :func:`time_loading` times
 making the samples themselves (windows, kNN, features) through a DataLoader with W workers.
 :func:`synthetic_table` gives paper-sized frames without a campaign: random non-overlapping
-configurations of N = 4320 particles (``glasskit.artificial.random_configuration``) in the
+configurations of N = 4320 particles (``glasskit.data.artificial.random_configuration``) in the
 square L = 60 sigma box of density 1.2.
 """
 from __future__ import annotations

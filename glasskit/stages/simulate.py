@@ -20,13 +20,12 @@ from typing import Iterator
 import h5py
 import numpy as np
 
+from glasskit.campaign.layout import INIT_DATA, INIT_H5, initial_types  # noqa: F401 - re-used here
 from glasskit.stages.engine import error_text, new_lammps
 from glasskit.util.errors import LammpsFailure
 from glasskit.util.render import render
 from glasskit.campaign.spec import PLAIN_ENGINE, EngineSpec, Spec
 
-INIT_DATA = "init.data"
-INIT_H5 = "init.h5"
 
 
 def _potential_context(spec: Spec, engine: EngineSpec | None = None) -> dict:
@@ -148,12 +147,6 @@ def ensure_initial(spec: Spec, workdir: Path, comm=None) -> Path:
     os.replace(tmp_data, data)
     os.replace(tmp_meta, meta)
     return data
-
-
-def initial_types(workdir: Path) -> np.ndarray:
-    """Types (N,) int8 of the campaign's initial configuration."""
-    with h5py.File(workdir / INIT_H5, "r") as f:
-        return f["type"][...]
 
 
 class CoolingRun:

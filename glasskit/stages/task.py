@@ -5,9 +5,9 @@ contiguous block of simulations one at a time on its own LAMMPS (``COMM_SELF``),
 goes. A LAMMPS error fails that simulation only: it is recorded (state FAILED, and the message
 in the rank's ``.errors.jsonl``) and the rank goes on with the next one.
 
-* simulate: one cooling run per simulation (:class:`glasskit.simulate.CoolingRun`).
+* simulate: one cooling run per simulation (:class:`glasskit.stages.simulate.CoolingRun`).
 * minimize: every stored frame of the simulation, on one reused instance per rank
-  (:class:`glasskit.minimize.InherentStructures`); frames already minimized by an earlier,
+  (:class:`glasskit.stages.minimize.InherentStructures`); frames already minimized by an earlier,
   interrupted submission are copied over, not recomputed.
 """
 from __future__ import annotations
@@ -31,10 +31,11 @@ from glasskit.stages.minimize import InherentStructures
 from glasskit.util.mpi import World, world as get_world
 from glasskit.util.render import template_hashes
 from glasskit.campaign.seeds import simulation_seeds
-from glasskit.campaign.shard import FAILED, RUNNING, MinimizeShard, ShardLayout, ShardWriter, SimulateShard, progress_path
+from glasskit.campaign.shard import (FAILED, RUNNING, MinimizeShard, ShardLayout, ShardWriter, SimulateShard,
+                                     progress_path, record_failure)
 from glasskit.campaign.sharding import ShardPlan
 from glasskit.stages.simulate import CoolingRun, ensure_initial, initial_types
-from glasskit.campaign.store import Location, locate
+from glasskit.campaign.index import CampaignIndex, Location, read_slice
 
 INJECT_ENV = "GLASSKIT_TEST_INJECT"  # tests: JSON {"<sim index>": "<LAMMPS commands>"}
 WRITERS = {"simulate": SimulateShard, "minimize": MinimizeShard}
@@ -73,7 +74,7 @@ def run_task(campaign: Campaign, plan: ShardPlan, task: int, submission: str, st
         raise GlasskitError(f"--task {task} is outside this submission's {plan.n_tasks} array tasks")
     w = get_world()
     writer = open_task(campaign, plan, task, submission, stage, w)
-    work = _SimulateWork(campaign, w) if stage == "simulate" else _MinimizeWork(campaign, w)
+    work = _SimulateWork(campaign, w) if stage == "simulate" else _MinimizeWork(campaign, w, submission)
     done, failed = [], {}
     try:
         for b in (b for b in range(plan.ranks_per_task) if b % w.size == w.rank):
@@ -88,7 +89,7 @@ def run_task(campaign: Campaign, plan: ShardPlan, task: int, submission: str, st
                 except LammpsFailure as exc:
                     failed[sim] = exc.message
                     writer.set_state(sim, FAILED)
-                    _record_failure(writer.path, w.rank, sim, exc.message)
+                    record_failure(writer.path, w.rank, sim, exc.message)
                     logger.error("%s: simulation %d failed: LAMMPS error: %s", stage, sim, exc.message)
                 except OSError as exc:  # the file system refused a write: a full disk, a quota
                     raise GlasskitError(f"{stage}: cannot write {writer.path} during simulation {sim}: "
@@ -164,11 +165,11 @@ class _SimulateWork:
 
 
 class _MinimizeWork:
-    def __init__(self, campaign: Campaign, w: World):
+    def __init__(self, campaign: Campaign, w: World, submission: str):
         self.spec = campaign.spec
-        # rank 0 scans the shards once for the whole task (at scale: thousands of files on a
-        # parallel file system), the other ranks receive the index
-        found = (locate(campaign, "simulate"), locate(campaign, "minimize")) if w.rank == 0 else None
+        # rank 0 reads the submission's slice of the campaign index (at scale: no scan of
+        # thousands of files on a parallel file system), the other ranks receive it
+        found = _locations(campaign, submission) if w.rank == 0 else None
         self.frames, self.earlier = w.bcast(found)
         self.ism = InherentStructures(self.spec, campaign.workdir / "init.data", w.self_comm)
 
@@ -189,6 +190,16 @@ class _MinimizeWork:
         self.ism.close()
 
 
+def _locations(campaign: Campaign, submission: str) -> tuple[dict[int, Location], dict[int, Location]]:
+    """Where the task's trajectories (and earlier partial minimizations) are: the slice of the
+    campaign index its submission wrote beside the sbatch script, else one scan of the shards."""
+    found = read_slice(campaign.submissions_dir / f"{submission}.index.json", campaign.workdir)
+    if found is not None:
+        return found
+    index = CampaignIndex.scan(campaign)
+    return index["simulate"].located, index["minimize"].located
+
+
 def _copy_earlier(writer: MinimizeShard, sim: int, loc: Location | None, n: int) -> set[int]:
     """Copy inherent structures an earlier (interrupted) submission finished; return their frames."""
     if loc is None:
@@ -206,25 +217,3 @@ def _copy_earlier(writer: MinimizeShard, sim: int, loc: Location | None, n: int)
     if done.size:
         logger.info("minimize %d: %d of %d frames copied from %s", sim, done.size, n, loc.path.name)
     return set(done.tolist())
-
-
-def _record_failure(shard: Path, rank: int, sim: int, message: str) -> None:
-    path = shard.with_name(f"{shard.stem}.rank-{rank}.errors.jsonl")
-    with open(path, "a") as fh:
-        fh.write(json.dumps({"sim": sim, "error": message, "time": time.time()}) + "\n")
-
-
-def read_failures(shard: Path, listing: list[str] | None = None) -> dict[int, str]:
-    """Failure messages recorded next to a shard, by simulation index; ``listing``: the names in
-    the shard's directory, when the caller already has them (status reads 1,000s of shards)."""
-    out: dict[int, str] = {}
-    prefix = f"{shard.stem}.rank-"
-    names = listing if listing is not None else [p.name for p in shard.parent.glob(f"{prefix}*.errors.jsonl")]
-    for p in sorted(shard.parent / n for n in names if n.startswith(prefix) and n.endswith(".errors.jsonl")):
-        for line in p.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-                out[int(rec["sim"])] = str(rec["error"])
-            except (ValueError, KeyError):
-                continue
-    return out

@@ -2,7 +2,7 @@
 
 The syntax is Slurm's: comma-separated items, each ``N`` or ``A-B`` or ``A-B:S`` (step S),
 optionally followed by ``%K`` for "at most K array tasks at once". Indices are decoupled
-from Slurm array task ids: :mod:`glasskit.sharding` maps them onto tasks x ranks.
+from Slurm array task ids: :mod:`glasskit.campaign.sharding` maps them onto tasks x ranks.
 
 >>> parse_array("0-9,20,40-50:5%4")
 ArraySpec(indices=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 40, 45, 50), throttle=4)

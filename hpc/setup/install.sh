@@ -130,7 +130,7 @@ LIBMPICH=$(ldconfig -p | awk '$1 == "libmpich.so.12" {print $NF; exit}')
 [[ -n "$LIBMPICH" ]] || { log "libmpich.so.12 not found (is Debian's mpich installed?)"; exit 1; }
 ln -sf "$(readlink -f "$LIBMPICH")" "$LMPDIR/libmpi.so.12"
 
-# --- 6. the embedded MongoDB-wire server (glasskit.ml.mongoserver finds it in the venv) --------
+# --- 6. the embedded MongoDB-wire server (glasskit.ml.search.mongoserver finds it in the venv) --------
 if [[ $EMBEDDED_MONGO == 1 && ! -x "$JONGODB" ]]; then
     tgz=$CACHE/jongodb-memory-server-bin-linux-x64-gnu-$JONGODB_VERSION.tgz
     if ! echo "$JONGODB_TGZ_SHA256  $tgz" | sha256sum -c --quiet - >/dev/null 2>&1; then

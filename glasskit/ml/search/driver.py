@@ -1,22 +1,22 @@
 """Hyperparameter search: TPE over the authors' spaces, in process or in parallel (SI section II: hyperopt TPE).
 
 ``hyperopt.tpe.suggest`` proposes points of the space in ``jobs/models.toml [search.<model>]``;
-each trial is one :class:`~glasskit.ml.objective.Objective` (train, score the inner test split).
+each trial is one :class:`~glasskit.ml.search.objective.Objective` (train, score the inner test split).
 
 - ``workers = 0`` (the embedded default): ``hyperopt.Trials`` in this process, one trial after
   another, no server.
 - ``workers = N``: ``MongoTrials`` on a MongoDB-wire store (``--mongo URL``, else the embedded
-  jongodb of :mod:`glasskit.ml.mongoserver`). This process is the driver: it keeps as many trials
+  jongodb of :mod:`glasskit.ml.search.mongoserver`). This process is the driver: it keeps as many trials
   queued as workers are idle (TPE sees every finished trial before proposing the next), re-queues
   a trial whose worker stopped heartbeating for ``stale_after`` seconds (a worker killed mid-trial),
   replaces workers that died, and marks the experiment finished so workers exit at once. Workers
-  are submitit jobs (:mod:`glasskit.ml.worker`): local processes, or a Slurm job array with the
+  are submitit jobs (:mod:`glasskit.ml.search.worker`): local processes, or a Slurm job array with the
   cluster profile's GPU per worker.
 
 Everything lands in ``runs/<campaign>/searches/<experiment>/``::
 
     search.json   the plan and the driver (pid, host, store), while and after it runs
-    trials.jsonl  every finished trial (glasskit.ml.triallog); a re-run resumes from it
+    trials.jsonl  every finished trial (glasskit.ml.search.triallog); a re-run resumes from it
     best.json     the best trial, its hyperparameters and the --hp flags that reproduce it
     running/      one file per trial being trained now
     workers/      submitit logs of the workers;  mongo.log  the embedded server's log

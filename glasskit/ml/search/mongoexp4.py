@@ -12,7 +12,7 @@ so :func:`reserve` claims a job with one conditional ``update_one`` on ``{_id, o
 state: NEW}`` and accepts it only when ``modified_count == 1``: race-free on jongodb and on a real
 MongoDB. Trial ids are allocated the same way (compare-and-set on the counter document).
 
-As a pytest plugin (``pytest -p glasskit.ml.mongoexp4``) it applies itself before collection, which
+As a pytest plugin (``pytest -p glasskit.ml.search.mongoexp4``) it applies itself before collection, which
 is how the test suite runs hyperopt's own ``tests/integration/test_mongoexp.py`` against jongodb.
 """
 from __future__ import annotations

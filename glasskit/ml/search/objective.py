@@ -7,7 +7,7 @@ search's own split (train / validation / inner test) and returns ``loss = -(inne
 NaN AUC or any exception is a failed trial (``status: fail``): TPE never learns from it and it is
 never the best. The training run lives under ``models/`` like any other (a trial that finds its
 run already done reads its metrics instead of retraining), and every finished trial is appended
-to ``trials.jsonl`` (:mod:`glasskit.ml.triallog`).
+to ``trials.jsonl`` (:mod:`glasskit.ml.search.triallog`).
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 A :class:`SearchWorker` is the callable submitit runs (``LocalExecutor`` here, one element of a
 Slurm job array on a cluster). It loads the experiment's domain once (the pickled
-:class:`~glasskit.ml.objective.Objective`), then loops: claim a new trial with the race-free
-conditional update of :mod:`glasskit.ml.mongoexp4`, evaluate it in this process (no new Python per
+:class:`~glasskit.ml.search.objective.Objective`), then loops: claim a new trial with the race-free
+conditional update of :mod:`glasskit.ml.search.mongoexp4`, evaluate it in this process (no new Python per
 trial), write its result, and heartbeat the trial's ``refresh_time`` meanwhile so the driver can
 tell a slow trial from a dead worker. It exits within one poll interval once the driver marks the
 experiment finished, and after ``max_failures`` consecutive bookkeeping errors (a store that went

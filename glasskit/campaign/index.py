@@ -1,0 +1,161 @@
+"""One scan of a campaign's shards, which every command reads instead of rescanning.
+
+:meth:`CampaignIndex.scan` opens each shard once and keeps what the commands ask of it: per
+stage, the copy of each simulation that counts (:meth:`StageIndex.located`: the newest done copy,
+else the newest partial row: the one rule, used by status, submit, collect, verify and the
+minimize task), the done set, the newest unfinished attempt of each simulation with the error its
+task recorded, unreadable shards, the inherent structures done per located minimize row, and the
+provenance (spec, templates, LAMMPS, glasskit, engine) of the shards. ``visit(stage, f, path, exc)``
+lets ``verify`` check a shard's content in the same open (``f`` None and ``exc`` set where the
+file cannot be opened).
+
+A minimize submission writes the slice its tasks need (:meth:`CampaignIndex.write_slice`, beside
+its sbatch script); a task reads that file (:func:`read_slice`) instead of opening every shard.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import numpy as np
+
+from glasskit.campaign.layout import Campaign
+from glasskit.campaign.shard import FAILED, RUNNING, read_failures
+
+STAGES = ("simulate", "minimize")
+INTERRUPTED = "interrupted (the task was killed)"
+
+
+@dataclass(frozen=True)
+class Location:
+    path: Path
+    row: int
+    done: bool
+
+
+@dataclass
+class StageIndex:
+    """What the shards of one stage hold; every path as found under the campaign directory."""
+
+    stage: str
+    shards: list[Path] = field(default_factory=list)
+    located: dict[int, Location] = field(default_factory=dict)
+    done: set[int] = field(default_factory=set)
+    attempts: dict[int, tuple[Path, int, str]] = field(default_factory=dict)  # newest unfinished: shard, state, error
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    frames_done: dict[int, int] = field(default_factory=dict)  # minimize: IS done in the located row
+    provenance: dict[tuple, dict] = field(default_factory=dict)
+
+    def add(self, path: Path, index: np.ndarray, state: np.ndarray, done: np.ndarray, errors: dict[int, str]) -> None:
+        """One shard's /sim rows, shards taken oldest first (submission ids sort by time)."""
+        for row, (sim, st, ok) in enumerate(zip(index.tolist(), state.tolist(), done.tolist())):
+            prev = self.located.get(sim)
+            if prev is None or ok or not prev.done:
+                self.located[sim] = Location(path, row, bool(ok))
+            if ok:
+                self.done.add(sim)
+            elif st in (RUNNING, FAILED):
+                self.attempts[sim] = (path, st, errors.get(sim, INTERRUPTED))
+
+
+@dataclass
+class CampaignIndex:
+    campaign: Campaign
+    stages: dict[str, StageIndex]
+
+    def __getitem__(self, stage: str) -> StageIndex:
+        return self.stages[stage]
+
+    @classmethod
+    def scan(cls, campaign: Campaign, stages=STAGES,
+             visit: Callable[[str, h5py.File | None, Path, OSError | None], None] | None = None) -> "CampaignIndex":
+        """Open every shard of ``stages`` once (oldest first); ``visit`` sees each file."""
+        out = {}
+        for stage in stages:
+            si = out[stage] = StageIndex(stage, campaign.shards(stage))
+            listings: dict[Path, list[str]] = {}  # each submission's directory listed once
+            is_done: dict[Path, np.ndarray] = {}
+            for path in si.shards:
+                try:
+                    with h5py.File(path, "r", locking=False) as f:
+                        if visit is not None:
+                            visit(stage, f, path, None)
+                        index, state, done = f["sim/index"][...], f["sim/state"][...], f["sim/done"][...]
+                        if stage == "minimize" and "is/done" in f:
+                            is_done[path] = f["is/done"][...].sum(axis=1)
+                        _provenance(si, f)
+                except OSError as exc:
+                    si.unreadable.append((path, str(exc)))
+                    if visit is not None:
+                        visit(stage, None, path, exc)
+                    continue
+                except KeyError as exc:
+                    si.unreadable.append((path, str(exc)))
+                    continue
+                errors = {}
+                if ((~done) & np.isin(state, (RUNNING, FAILED))).any():
+                    if path.parent not in listings:
+                        listings[path.parent] = [n for n in os.listdir(path.parent) if n.endswith(".errors.jsonl")]
+                    errors = read_failures(path, listings[path.parent])
+                si.add(path, index, state, done, errors)
+            for sim, loc in si.located.items():
+                if loc.path in is_done:
+                    si.frames_done[sim] = int(is_done[loc.path][loc.row])
+        return cls(campaign, out)
+
+    def provenance(self, stage: str) -> list[dict]:
+        return list(self.stages[stage].provenance.values())
+
+    def write_slice(self, path: Path, sims) -> Path:
+        """The locations a minimize submission's tasks need (their simulations' trajectories and
+        any earlier partial minimization), as JSON with paths relative to the campaign."""
+        wd = self.campaign.workdir
+        rows = {}
+        for s in sims:
+            entry = {}
+            for stage in STAGES:
+                loc = self.stages[stage].located.get(int(s)) if stage in self.stages else None
+                if loc is not None:
+                    entry[stage] = [os.path.relpath(loc.path, wd), loc.row, loc.done]
+            rows[str(int(s))] = entry
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"workdir_relative": True, "sims": rows}))
+        os.replace(tmp, path)
+        return path
+
+
+def read_slice(path: Path, workdir: Path) -> tuple[dict[int, Location], dict[int, Location]] | None:
+    """(simulate, minimize) locations written by :meth:`CampaignIndex.write_slice`; None when
+    the file is missing or damaged (the task then scans the shards itself)."""
+    try:
+        rows = json.loads(Path(path).read_text())["sims"]
+        out: tuple[dict, dict] = ({}, {})
+        for sim, entry in rows.items():
+            for k, stage in enumerate(STAGES):
+                if stage in entry:
+                    rel, row, done = entry[stage]
+                    out[k][int(sim)] = Location(Path(workdir) / rel, int(row), bool(done))
+        return out
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _provenance(si: StageIndex, f) -> None:
+    a = f.attrs
+    key = (str(a.get("spec", "")), str(a.get("templates", "")), str(a.get("lammps_version", "")),
+           str(a.get("glasskit_version", "")), str(a.get("engine", "")))
+    entry = si.provenance.setdefault(key, {"spec": key[0], "templates": _json(key[1]), "lammps_version": key[2],
+                                           "glasskit_version": key[3], "engine": _json(key[4]), "shards": 0})
+    entry["shards"] += 1
+
+
+def _json(text: str) -> dict:
+    try:
+        obj = json.loads(text or "{}")
+    except ValueError:
+        return {"unreadable": text[:200]}
+    return obj if isinstance(obj, dict) else {"unreadable": text[:200]}
