@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     if args.command == "submit" and args.stage in ("train", "cv", "search"):
         try:
-            from glasskit.ml.submit import submit_learning
+            from glasskit.ml.command import submit_learning
         except ImportError as exc:
             raise GlasskitError(f"training needs the [ml] extra ({exc.name} is not installed)",
                                 "run bash hpc/setup/install.sh, or pip install -e '.[ml]'") from None

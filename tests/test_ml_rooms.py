@@ -5,10 +5,11 @@ import sys
 
 import pytest
 
-ML = ["glasskit.ml." + m for m in ("config", "featurize", "samples", "cnn", "dmpnn", "train", "launch",
-                                    "submit", "cv", "runs", "inference", "timing")]
-SIM = ["glasskit.cli", "glasskit.batch.submit", "glasskit.campaign.store", "glasskit.campaign.status", "glasskit.campaign.verify",
-       "glasskit.data.datasets", "glasskit.batch.executors"]
+from test_layout import modules  # noqa: E402
+
+# every module of both halves; the package data and python -m glasskit are not modules to import
+ML = sorted(m for m in modules() if m.startswith("glasskit.ml"))
+SIM = sorted(m for m in modules() if not m.startswith("glasskit.ml") and m != "glasskit.__main__")
 
 
 def _import_without(tmp_path, blocked, modules):

@@ -243,58 +243,12 @@ def cpu_only_torch(profile: ClusterProfile) -> str:
             f"torch {torch.__version__} is a CPU-only build: every process would silently train on CPU")
 
 
-@dataclass
-class SearchDriver:
-    """The search driver as a Slurm job: runs ``submit_learning(**args)`` (with ``driver``
-    "here") on a compute node; that submits the worker jobs and keeps them fed."""
-
-    args: dict
-
-    def __call__(self) -> int:
-        from glasskit.util.log import setup
-        from glasskit.ml.submit import submit_learning
-        setup()
-        try:
-            code = submit_learning(**self.args)
-        except GlasskitError as exc:  # an input problem: one line in the job log, no traceback
-            print(f"glasskit: error: {exc}", file=sys.stderr, flush=True)
-            raise SystemExit(2) from None
-        if code:
-            raise SystemExit(code)
-        return code
-
-
 def driver_params(profile: ClusterProfile) -> dict:
     """A one-core job on the simulation nodes for as long as the profile allows: the driver
     sleeps between TPE proposals; the trials run in the worker jobs."""
     params = {"nodes": 1, "ntasks_per_node": 1, "cpus_per_task": 1, "mem": "4G", "time": minutes(profile.time),
               "job_name": "gk-search-driver"}
     return _site(params, profile, False, profile.modules, "1")
-
-
-def driver_preview(profile: ClusterProfile, folder: Path) -> str:
-    """What a dry run shows of the driver job (the workers' scripts follow in the search's)."""
-    launcher = Launcher("slurm", 1, profile, minutes(profile.time), driver_params(profile), on_gpus=False)
-    return "\n".join(["# ==== the search driver, a Slurm job of its own ====",
-                      launcher.preview(folder).replace("(1 DDP process(es))", "(the driver)"),
-                      "# ==== what the driver runs ===="])
-
-
-def submit_driver(args: dict, profile: ClusterProfile, folder: Path, out) -> int:
-    """Submit the driver job and return: nothing of the search stays on this host."""
-    launcher = Launcher("slurm", 1, profile, minutes(profile.time), driver_params(profile), on_gpus=False)
-    from glasskit.batch.executors import SlurmExecutor
-    SlurmExecutor().check(profile)
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        job = launcher.executor(folder).submit(SearchDriver(args))
-    except submitit.core.utils.FailedJobError as exc:
-        raise GlasskitError(f"the search driver could not be submitted: {str(exc).strip().splitlines()[-1]}",
-                            "check that Slurm runs (sinfo), or use --driver here") from None
-    logger.info("search driver: Slurm job %s (log %s); it submits the workers. Nothing runs on this host: watch "
-                "it with glasskit status", job.job_id, folder / f"{job.job_id}_0_log.err")
-    out(f"search driver submitted: Slurm job {job.job_id}")
-    return 0
 
 
 def wait(job, run_dir: Path, poll: float = 1.0) -> list | None:

@@ -172,14 +172,26 @@ class _MinimizeWork:
         found = _locations(campaign, submission) if w.rank == 0 else None
         self.frames, self.earlier = w.bcast(found)
         self.ism = InherentStructures(self.spec, campaign.workdir / "init.data", w.self_comm)
+        self.source: tuple[Path, h5py.File] | None = None  # the simulate shard read last, kept open
+
+    def _trajectory(self, src: Location, n: int) -> np.ndarray:
+        """Frames (n, N, 2) of a simulation; consecutive simulations share their shard's open."""
+        if self.source is None or self.source[0] != src.path:
+            self._close_source()
+            self.source = (src.path, h5py.File(src.path, "r", locking=False))
+        return self.source[1]["frames/x"][src.row, :n]
+
+    def _close_source(self) -> None:
+        if self.source is not None:
+            self.source[1].close()
+            self.source = None
 
     def __call__(self, writer: MinimizeShard, sim: int) -> None:
         src = self.frames.get(sim)
         if src is None or not src.done:
             raise LammpsFailure(sim, "no completed simulation to minimize (run glasskit submit simulate first)")
         n = self.spec.n_frames(int(self.spec.t_cool_of([sim])[0]))
-        with h5py.File(src.path, "r", locking=False) as f:
-            x = f["frames/x"][src.row, :n]
+        x = self._trajectory(src, n)
         have = _copy_earlier(writer, sim, self.earlier.get(sim), n)
         for k in range(n):
             if k not in have:
@@ -187,6 +199,7 @@ class _MinimizeWork:
                 writer.write_is(sim, k, pe, snap.xs, self.ism.iterations, self.ism.stop)
 
     def close(self) -> None:
+        self._close_source()
         self.ism.close()
 
 

@@ -1,0 +1,62 @@
+"""One scan per command: status and a minimize task open each shard once (counted)."""
+import collections
+
+import h5py
+import pytest
+
+from glasskit.batch.watch import campaign_status
+from glasskit.campaign.index import CampaignIndex
+from glasskit.campaign.layout import Campaign
+from glasskit.campaign.sharding import plan
+from glasskit.campaign.spec import load_spec
+from glasskit.stages.task import run_task
+
+from conftest import glasskit, write_spec
+
+
+@pytest.fixture
+def opens(monkeypatch):
+    """Every h5py.File opened from now on, by path."""
+    count = collections.Counter()
+    real = h5py.File
+
+    class Counting(real):
+        def __init__(self, name, *args, **kwargs):
+            count[str(name)] += 1
+            super().__init__(name, *args, **kwargs)
+    monkeypatch.setattr(h5py, "File", Counting)
+    return count
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("index")
+    spec = write_spec(tmp / "s.toml", tmp / "c", runs=((6, 200),), dump_every=100)
+    glasskit("submit", "simulate", "--spec", spec, "--executor", "local", check=True)
+    return Campaign.of(load_spec(spec))
+
+
+def test_status_opens_each_shard_once(simulated, opens):
+    index, (sim, mini) = campaign_status(simulated)
+    shards = [str(p) for p in simulated.shards("simulate")]
+    assert len(shards) >= 2 and sim.done == set(range(6))
+    assert {p: opens[p] for p in shards} == {p: 1 for p in shards}
+    assert not set(opens) - set(shards)  # nothing else, and init.h5 not at all
+    assert mini.frames_total == 12 and mini.frames_done == 0
+
+
+def test_a_minimize_task_reads_its_slice_not_every_shard(simulated, opens):
+    index = CampaignIndex.scan(simulated)
+    sims = [0, 1]
+    simulated.submissions_dir.mkdir(parents=True, exist_ok=True)
+    index.write_slice(simulated.submissions_dir / "sub-min.index.json", sims)
+    opens.clear()
+    run_task(simulated, plan(sims, 1, 1), 0, "sub-min", "minimize")
+    sources = {str(index["simulate"].located[s].path) for s in sims}
+    own = str(simulated.shard_path("minimize", "sub-min", 0))
+    others = {str(p) for p in simulated.shards("simulate")} - sources
+    assert others and not others & set(opens)  # the shards of other simulations stay closed
+    assert all(opens[p] == 1 for p in sources)  # each source shard opened once for the task
+    assert opens[own] >= 1
+    with h5py.File(own, "r") as f:
+        assert f["sim/done"][...].all()

@@ -1,0 +1,93 @@
+"""The house: a package per concern, layered in the order of the pipeline, with no import
+circle and no module reaching up to a higher layer (imports inside functions included)."""
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "glasskit"
+# lower layers first: a module imports only from its own layer or the ones before it
+LAYERS = ["util", "campaign", "stages", "batch", "data", "ml", "cli"]
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for p in PKG.rglob("*.py"):
+        parts = p.relative_to(PKG.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = p
+    return out
+
+
+def imports(path: Path) -> set[str]:
+    """Every glasskit module ``path`` imports, at the top or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("glasskit"):
+            assert node.level == 0, f"{path}: relative import"
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("glasskit"))
+    mods = modules()
+    return {m for m in found if m in mods}
+
+
+def layer(name: str) -> int:
+    parts = name.split(".")
+    if len(parts) == 1 or parts[1] in ("_moved", "__main__"):
+        return -1  # the package face, its alias table and python -m glasskit
+    return LAYERS.index(parts[1])
+
+
+def test_every_module_sits_in_a_package_of_the_pipeline():
+    for name in modules():
+        parts = name.split(".")
+        assert len(parts) == 1 or parts[1] in LAYERS + ["_moved", "__main__", "resources"], name
+
+
+def test_no_module_imports_from_a_higher_layer():
+    mods = modules()
+    up = [f"{m} -> {i}" for m, p in mods.items() for i in imports(p)
+          if layer(m) >= 0 and layer(i) > layer(m)]
+    assert not up, "\n".join(up)
+
+
+def test_there_is_no_import_circle():
+    mods = modules()
+    graph = {m: {i for i in imports(p) if i != m and not m.startswith(i + ".") and i != "glasskit"}
+             for m, p in mods.items()}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m):
+        state[m] = 1
+        stack.append(m)
+        for n in graph.get(m, ()):
+            if state.get(n) == 1:
+                pytest.fail("import circle: " + " -> ".join(stack[stack.index(n):] + [n]))
+            if not state.get(n):
+                visit(n)
+        stack.pop()
+        state[m] = 2
+    for m in sorted(graph):
+        if not state.get(m):
+            visit(m)
+
+
+def test_the_campaign_layer_knows_no_lammps_scheduler_or_torch():
+    """campaign/ reads and writes the campaign on disk: it imports neither LAMMPS, torch,
+    submitit nor anything that runs a process (the scheduler is asked by batch/)."""
+    banned = {"lammps", "torch", "torch_geometric", "submitit", "subprocess", "mpi4py"}
+    for name, p in modules().items():
+        if name.startswith("glasskit.campaign"):
+            for node in ast.walk(ast.parse(p.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                assert not {n.split(".")[0] for n in names} & banned, (name, names)
+
+
+def test_faces_import_nothing_heavy():
+    for name, p in modules().items():
+        if p.name == "__init__.py":
+            assert not [i for i in imports(p) if i != "glasskit._moved"], name
