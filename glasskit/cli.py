@@ -248,7 +248,7 @@ def _status(campaign, args) -> int:
     """The campaign's state (one scan, one scheduler query), then the learning half's lines."""
     from glasskit.batch.watch import campaign_status
     from glasskit.campaign.status import report, summary_lines
-    index, stages = campaign_status(campaign)
+    index, stages = campaign_status(campaign, provenance=args.json)
     ml = _learning_status(campaign.workdir)
     if args.json:
         print(json.dumps({**report(index, stages), "training": ml["training"], "searches": ml["searches"]}, indent=1))

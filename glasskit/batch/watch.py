@@ -77,9 +77,9 @@ def _squeue(conf: str) -> dict[str, set[int] | None]:
     return jobs
 
 
-def campaign_status(campaign: Campaign) -> tuple[CampaignIndex, list[StageStatus]]:
+def campaign_status(campaign: Campaign, provenance: bool = False) -> tuple[CampaignIndex, list[StageStatus]]:
     """The index (one scan) and the status of both stages (one scheduler query)."""
-    index = CampaignIndex.scan(campaign)
+    index = CampaignIndex.scan(campaign, provenance=provenance)
     answer = live(campaign)
     sim = status_of(index, "simulate", answer)
     return index, [sim, status_of(index, "minimize", answer, simulated=sim.done)]

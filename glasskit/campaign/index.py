@@ -14,6 +14,7 @@ its sbatch script); a task reads that file (:func:`read_slice`) instead of openi
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -39,27 +40,51 @@ class Location:
 
 @dataclass
 class StageIndex:
-    """What the shards of one stage hold; every path as found under the campaign directory."""
+    """What the shards of one stage hold, kept as the arrays read (shards oldest first:
+    submission ids sort by time); the views commands ask for are computed once, on demand."""
 
     stage: str
     shards: list[Path] = field(default_factory=list)
-    located: dict[int, Location] = field(default_factory=dict)
-    done: set[int] = field(default_factory=set)
-    attempts: dict[int, tuple[Path, int, str]] = field(default_factory=dict)  # newest unfinished: shard, state, error
+    rows: list[tuple[Path, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # index, state, done
+    errors: dict[Path, dict[int, str]] = field(default_factory=dict)  # shards with unfinished rows
+    is_done: dict[Path, np.ndarray] = field(default_factory=dict)     # minimize: IS done per row
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
-    frames_done: dict[int, int] = field(default_factory=dict)  # minimize: IS done in the located row
     provenance: dict[tuple, dict] = field(default_factory=dict)
 
-    def add(self, path: Path, index: np.ndarray, state: np.ndarray, done: np.ndarray, errors: dict[int, str]) -> None:
-        """One shard's /sim rows, shards taken oldest first (submission ids sort by time)."""
-        for row, (sim, st, ok) in enumerate(zip(index.tolist(), state.tolist(), done.tolist())):
-            prev = self.located.get(sim)
-            if prev is None or ok or not prev.done:
-                self.located[sim] = Location(path, row, bool(ok))
-            if ok:
-                self.done.add(sim)
-            elif st in (RUNNING, FAILED):
-                self.attempts[sim] = (path, st, errors.get(sim, INTERRUPTED))
+    @functools.cached_property
+    def done(self) -> set[int]:
+        parts = [index[done] for _, index, _, done in self.rows]
+        return set(np.concatenate(parts).tolist()) if parts else set()
+
+    @functools.cached_property
+    def located(self) -> dict[int, Location]:
+        """The copy that counts: a done copy if one exists (the newest), else the newest row."""
+        out: dict[int, Location] = {}
+        for path, index, _, done in self.rows:
+            for row, (sim, ok) in enumerate(zip(index.tolist(), done.tolist())):
+                prev = out.get(sim)
+                if prev is None or ok or not prev.done:
+                    out[sim] = Location(path, row, bool(ok))
+        return out
+
+    @functools.cached_property
+    def attempts(self) -> dict[int, tuple[Path, int, str]]:
+        """sim -> (shard, state, error) of its newest unfinished attempt (RUNNING or FAILED)."""
+        out = {}
+        for path, index, state, done in self.rows:
+            errors = self.errors.get(path)
+            if errors is None:
+                continue
+            for row in np.nonzero((~done) & np.isin(state, (RUNNING, FAILED)))[0].tolist():
+                sim = int(index[row])
+                out[sim] = (path, int(state[row]), errors.get(sim, INTERRUPTED))
+        return out
+
+    @functools.cached_property
+    def frames_done(self) -> dict[int, int]:
+        """minimize: inherent structures done in each simulation's located row."""
+        return {sim: int(self.is_done[loc.path][loc.row]) for sim, loc in self.located.items()
+                if loc.path in self.is_done}
 
 
 @dataclass
@@ -72,13 +97,14 @@ class CampaignIndex:
 
     @classmethod
     def scan(cls, campaign: Campaign, stages=STAGES,
-             visit: Callable[[str, h5py.File | None, Path, OSError | None], None] | None = None) -> "CampaignIndex":
-        """Open every shard of ``stages`` once (oldest first); ``visit`` sees each file."""
+             visit: Callable[[str, h5py.File | None, Path, OSError | None], None] | None = None,
+             provenance: bool = False) -> "CampaignIndex":
+        """Open every shard of ``stages`` once (oldest first); ``visit`` sees each file;
+        ``provenance``: also gather the shards' attributes (status --json)."""
         out = {}
         for stage in stages:
             si = out[stage] = StageIndex(stage, campaign.shards(stage))
             listings: dict[Path, list[str]] = {}  # each submission's directory listed once
-            is_done: dict[Path, np.ndarray] = {}
             for path in si.shards:
                 try:
                     with h5py.File(path, "r", locking=False) as f:
@@ -86,8 +112,9 @@ class CampaignIndex:
                             visit(stage, f, path, None)
                         index, state, done = f["sim/index"][...], f["sim/state"][...], f["sim/done"][...]
                         if stage == "minimize" and "is/done" in f:
-                            is_done[path] = f["is/done"][...].sum(axis=1)
-                        _provenance(si, f)
+                            si.is_done[path] = f["is/done"][...].sum(axis=1)
+                        if provenance:
+                            _provenance(si, f)
                 except OSError as exc:
                     si.unreadable.append((path, str(exc)))
                     if visit is not None:
@@ -96,15 +123,11 @@ class CampaignIndex:
                 except KeyError as exc:
                     si.unreadable.append((path, str(exc)))
                     continue
-                errors = {}
+                si.rows.append((path, index, state, done))
                 if ((~done) & np.isin(state, (RUNNING, FAILED))).any():
                     if path.parent not in listings:
                         listings[path.parent] = [n for n in os.listdir(path.parent) if n.endswith(".errors.jsonl")]
-                    errors = read_failures(path, listings[path.parent])
-                si.add(path, index, state, done, errors)
-            for sim, loc in si.located.items():
-                if loc.path in is_done:
-                    si.frames_done[sim] = int(is_done[loc.path][loc.row])
+                    si.errors[path] = read_failures(path, listings[path.parent])
         return cls(campaign, out)
 
     def provenance(self, stage: str) -> list[dict]:
