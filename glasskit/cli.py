@@ -99,14 +99,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
                    help="re-queue a trial whose worker has been silent S seconds (default 60)")
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="glasskit", description="LAMMPS glass campaigns on Slurm: "
-                                  "simulate, minimize, collect, learn.", epilog=EPILOG,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    top.add_argument("--version", action="version", version=f"glasskit {__version__}")
-    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _submit_parser(sub) -> None:
+    """``glasskit submit STAGE``: the simulation stages and the learning ones."""
     s = sub.add_parser("submit", help="render and submit a stage: simulate, minimize, train, cv, search",
                        description="Render the job of a stage and submit it (Slurm) or run it on "
                        "this machine (local).", epilog=EPILOG,
@@ -136,6 +130,17 @@ def parser() -> argparse.ArgumentParser:
                             help="choose each fold's hyperparameters by a TPE search on its outer-train set")
         if stage != "train":
             _search_args(st)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="glasskit", description="LAMMPS glass campaigns on Slurm: "
+                                  "simulate, minimize, collect, learn.", epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"glasskit {__version__}")
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _submit_parser(sub)
 
     r = sub.add_parser("run", help="run one array task (what the sbatch script calls)")
     r.add_argument("stage", choices=["simulate", "minimize"])

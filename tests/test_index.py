@@ -60,3 +60,22 @@ def test_a_minimize_task_reads_its_slice_not_every_shard(simulated, opens):
     assert opens[own] >= 1
     with h5py.File(own, "r") as f:
         assert f["sim/done"][...].all()
+
+
+def test_one_scheduler_query_for_all_submissions_of_a_command(simulated, monkeypatch):
+    import glasskit.batch.watch as watch
+    calls = []
+    monkeypatch.setattr(watch.subprocess, "run", lambda argv, **kw: calls.append(argv) or
+                        type("P", (), {"stdout": "901_0|RUNNING\n902_[1-3]|PENDING\n", "returncode": 0})())
+    for sub, job in (("sub-a", "901"), ("sub-b", "902"), ("sub-c", "903")):
+        simulated.record(sub, {"submission": sub, "stage": "simulate", "executor": "slurm", "job_id": job,
+                               "slurm_conf": "", "sims": "0-5", "n_tasks": 2, "ranks": 1, "balance": "count"})
+    try:
+        answer = watch.live(simulated)
+        _, (sim, _) = campaign_status(simulated)
+    finally:
+        for sub in ("sub-a", "sub-b", "sub-c"):
+            (simulated.submissions_dir / f"{sub}.json").unlink()
+    assert len(calls) == 2 and all(c[0] == "squeue" for c in calls)  # one per command, not per record
+    assert answer == {"sub-a": {0}, "sub-b": None}  # 903 has ended: not live
+    assert sim.running == set()  # every simulation is done already

@@ -91,3 +91,15 @@ def test_faces_import_nothing_heavy():
     for name, p in modules().items():
         if p.name == "__init__.py":
             assert not [i for i in imports(p) if i != "glasskit._moved"], name
+
+
+def test_a_pickle_naming_a_module_path_from_before_the_layout_still_loads():
+    """submitit job folders and a search's domain in a MongoDB store name their classes by the
+    old paths: those resolve to the new modules."""
+    import pickle
+
+    from glasskit.ml.search import objective, triallog
+    assert pickle.loads(b"cglasskit.ml.triallog\nbest\n.") is triallog.best
+    assert pickle.loads(b"cglasskit.ml.objective\nObjective\n.") is objective.Objective
+    from glasskit.batch import submit
+    assert pickle.loads(b"cglasskit.submit\nsubmit\n.") is submit.submit

@@ -29,6 +29,7 @@ from glasskit.campaign.sharding import ShardPlan, cost_classes, plan as make_pla
 from glasskit.stages.minimize import minimize_input
 from glasskit.stages.simulate import cool_input, ensure_initial
 from glasskit.campaign.spec import Spec, load_spec
+from glasskit.batch.guard import check_space, check_writable, submit_lock
 from glasskit.batch.watch import live
 from glasskit.campaign.index import CampaignIndex
 from glasskit.campaign.status import stage_status
@@ -211,7 +212,7 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
     campaign = Campaign.of(spec)
     _validate(stage, spec, array, profile, ranks)  # before the campaign directory is created
     lammps_class()  # a missing LAMMPS fails here, before anything is written
-    _check_writable(campaign.workdir)
+    check_writable(campaign.workdir)
     with submit_lock(campaign.workdir) as lock:
         preps = _plan(stage, spec, array, profile, ranks, ex, out, redo=redo)
         if not preps:
@@ -258,8 +259,8 @@ def _launch(preps: list[Prepared], ex, spec: Spec, unlock=lambda: None) -> int:
     """Write each array job's script and record, then run (local) or submit (Slurm) them."""
     campaign = preps[0].campaign
     lammps_class()  # a missing LAMMPS fails here, before anything is written
-    _check_writable(campaign.workdir)
-    _check_space(campaign.workdir, sum(estimate_bytes(spec, p.job.stage, p.plan.sims) for p in preps))
+    check_writable(campaign.workdir)
+    check_space(campaign.workdir, sum(estimate_bytes(spec, p.job.stage, p.plan.sims) for p in preps))
     ensure_initial(spec, campaign.workdir)
     campaign.submissions_dir.mkdir(parents=True, exist_ok=True)
     bases = []
@@ -313,48 +314,3 @@ def estimate_bytes(spec: Spec, stage: str, sims) -> int:
     frames = sum(spec.n_frames(int(t)) for t in spec.t_cool_of(list(sims)))
     per_frame = spec.system.n_atoms * 2 * 4 * (2 if stage == "simulate" else 1) + 64
     return frames * per_frame
-
-
-def _check_space(workdir: Path, need: int) -> None:
-    free = shutil.disk_usage(workdir).free
-    if free < need:
-        raise GlasskitError(f"not enough disk space in {workdir}: this submission writes up to "
-                            f"{need / 2**20:.1f} MiB, {free / 2**20:.1f} MiB free",
-                            "free space, choose another --workdir, or submit a smaller --array")
-
-
-class submit_lock:
-    """An exclusive ``flock`` on <workdir>/.submit.lock, held while a submit decides what to run
-    and records it (for a local run, not while the run itself goes on)."""
-
-    def __init__(self, workdir: Path):
-        self.path, self.fd = Path(workdir) / ".submit.lock", None
-
-    def __enter__(self) -> "submit_lock":
-        import fcntl
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("another submit of this campaign is deciding what to run: waiting for it")
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor drops the flock
-            self.fd = None
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def _check_writable(workdir: Path) -> None:
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / f".write-test-{time.time_ns()}"
-        probe.write_bytes(b"x")
-        probe.unlink()
-    except OSError as exc:
-        raise GlasskitError(f"cannot write to the campaign directory {workdir}: {exc.strerror}",
-                            "choose another --workdir or fix its permissions") from None

@@ -22,7 +22,6 @@ import csv
 import dataclasses
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from glasskit.util.errors import GlasskitError
 from glasskit.util.log import logger
+from glasskit.ml.files import _atomic, _atomic_save, _atomic_text, damaged, load_weights  # noqa: F401
 from glasskit.ml.config import RunConfig
 from glasskit.ml.samples import SampleTable, make_set
 
@@ -180,28 +180,6 @@ def score(table: SampleTable, ids: np.ndarray, scores: np.ndarray) -> dict:
             "loss": float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))), "n": int(len(ids))}
 
 
-def _atomic(path: Path, write) -> None:
-    """``write(tmp)`` then rename over ``path``; a failed write (a full disk, a quota) removes
-    its temporary and is one :class:`GlasskitError`: the old file, if any, is left whole."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise GlasskitError(f"cannot write {path}: {exc.strerror or exc}",
-                            "free space or quota on that file system, then re-submit: the run resumes "
-                            "from its last whole checkpoint") from None
-
-
-def _atomic_save(obj, path: Path) -> None:
-    _atomic(path, lambda tmp: torch.save(obj, tmp))
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(text))
-
-
 def train(run_dir: Path, cfg: RunConfig, table: SampleTable, splits: dict[str, np.ndarray],
           dist: Dist | None = None, progress: bool = True, on_epoch=None) -> dict:
     """Train ``cfg`` on ``splits["train"]``, select the epoch on ``splits["val"]``, score
@@ -254,25 +232,6 @@ def _train(run_dir, cfg, table, splits, dist, progress, on_epoch) -> dict:
         if dist.world > 1:
             torch.distributed.barrier()
     return _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params)
-
-
-def damaged(path: Path, why: str) -> GlasskitError:
-    """The one-line error for a run file that cannot be trusted, with the repair."""
-    run_dir = path.parent
-    return GlasskitError(f"{path} is damaged ({why})",
-                         f"move the run aside (mv {run_dir} {run_dir}.damaged) and re-submit to train it anew")
-
-
-def load_weights(path: Path, model: torch.nn.Module, device) -> None:
-    """Load a state dict saved by :func:`train` into ``model``; a truncated, foreign or
-    mismatched file is one :class:`GlasskitError` naming it (never a traceback)."""
-    try:
-        weights = torch.load(path, map_location=device, weights_only=True)
-        model.load_state_dict(weights)
-    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, pickle errors, KeyError...
-        raise damaged(Path(path), f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
-    if not all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point()):
-        raise damaged(Path(path), "non-finite weights")
 
 
 def _resume(ck: Path, model, opt, sched, state: dict, cfg: RunConfig, device) -> dict:
