@@ -59,13 +59,19 @@ class StageIndex:
     @functools.cached_property
     def located(self) -> dict[int, Location]:
         """The copy that counts: a done copy if one exists (the newest), else the newest row."""
-        out: dict[int, Location] = {}
-        for path, index, _, done in self.rows:
-            for row, (sim, ok) in enumerate(zip(index.tolist(), done.tolist())):
-                prev = out.get(sim)
-                if prev is None or ok or not prev.done:
-                    out[sim] = Location(path, row, bool(ok))
-        return out
+        if not self.rows:
+            return {}
+        sims = np.concatenate([index for _, index, _, _ in self.rows])
+        done = np.concatenate([d for _, _, _, d in self.rows]).astype(bool)
+        shard = np.concatenate([np.full(len(index), k) for k, (_, index, _, _) in enumerate(self.rows)])
+        row = np.concatenate([np.arange(len(index)) for _, index, _, _ in self.rows])
+        o = np.lexsort((shard, done, sims))  # by simulation, then not-done before done, then oldest first
+        last = np.r_[sims[o][1:] != sims[o][:-1], True]  # each simulation's last: its newest done, else newest
+        pick = o[last]
+        paths = [p for p, _, _, _ in self.rows]
+        return {int(s): Location(paths[k], int(r), bool(d))
+                for s, k, r, d in zip(sims[pick].tolist(), shard[pick].tolist(), row[pick].tolist(),
+                                      done[pick].tolist())}
 
     @functools.cached_property
     def attempts(self) -> dict[int, tuple[Path, int, str]]:
