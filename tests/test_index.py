@@ -79,3 +79,16 @@ def test_one_scheduler_query_for_all_submissions_of_a_command(simulated, monkeyp
     assert len(calls) == 2 and all(c[0] == "squeue" for c in calls)  # one per command, not per record
     assert answer == {"sub-a": {0}, "sub-b": None}  # 903 has ended: not live
     assert sim.running == set()  # every simulation is done already
+
+
+def test_a_slice_pointing_at_the_wrong_row_fails_that_simulation_not_another(simulated, tmp_path):
+    import json
+    index = CampaignIndex.scan(simulated)
+    path = simulated.slice_path("sub-stale")
+    index.write_slice(path, [0, 1])
+    data = json.loads(path.read_text())
+    data["sims"]["0"]["simulate"] = data["sims"]["1"]["simulate"]  # row of simulation 1 named for 0
+    path.write_text(json.dumps(data))
+    res = run_task(simulated, plan([0, 1], 1, 1), 0, "sub-stale", "minimize")
+    assert res.done == [1] and "stale index slice" in res.failed[0]
+    assert not any(r.get("submission") == "sub-stale" for r in simulated.records("minimize"))  # a slice is no record

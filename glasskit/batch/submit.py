@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import socket
 import sys
 import time
@@ -269,7 +268,7 @@ def _launch(preps: list[Prepared], ex, spec: Spec, unlock=lambda: None) -> int:
         script_path = campaign.submissions_dir / f"{job.submission}.sbatch"
         script_path.write_text(job.script)
         if job.stage == "minimize" and prep.index is not None:  # the tasks read this, not every shard
-            prep.index.write_slice(campaign.submissions_dir / f"{job.submission}.index.json", prep.plan.sims)
+            prep.index.write_slice(campaign.slice_path(job.submission), prep.plan.sims)
         base = {"submission": job.submission, "stage": job.stage, "sims": format_ranges(prep.plan.sims),
                 "n_tasks": job.n_tasks, "ranks": job.ranks, "balance": "cost",
                 "spec": str(Path(spec.path).absolute()), "script": str(script_path),

@@ -35,7 +35,7 @@ def live(campaign: Campaign, stages=STAGES) -> Live:
             elif rec.get("executor") == "slurm" and str(rec.get("job_id", "")).isdigit():
                 slurm.setdefault(_conf(rec), []).append(rec)
     for conf, recs in slurm.items():
-        jobs = _squeue(conf)
+        jobs = queue(conf) or {}
         for rec in recs:
             tasks = jobs.get(str(rec["job_id"]), set())
             if tasks is None or tasks:
@@ -52,9 +52,10 @@ def _conf(rec: dict) -> str:
         return ""
 
 
-def _squeue(conf: str) -> dict[str, set[int] | None]:
+def queue(conf: str = "") -> dict[str, set[int] | None] | None:
     """job id -> its queued or running array task ids (None: pending as one entry), for every
-    job of this user that this Slurm configuration's controller knows."""
+    job of this user that this Slurm configuration's controller knows; None when squeue cannot
+    be run from here (which is no proof that a job ended)."""
     global squeue_calls
     squeue_calls += 1
     env = {**os.environ, **({"SLURM_CONF": conf} if conf else {})}
@@ -62,7 +63,7 @@ def _squeue(conf: str) -> dict[str, set[int] | None]:
         proc = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i|%T"], capture_output=True,
                               text=True, env=env, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
-        return {}
+        return None
     jobs: dict[str, set[int] | None] = {}
     for line in proc.stdout.split():
         jid, _, state = line.partition("|")

@@ -26,6 +26,7 @@ import numpy as np
 
 from glasskit.campaign.layout import Campaign
 from glasskit.campaign.shard import FAILED, RUNNING, read_failures
+from glasskit.util.outputs import replace_text
 
 STAGES = ("simulate", "minimize")
 INTERRUPTED = "interrupted (the task was killed)"
@@ -151,10 +152,7 @@ class CampaignIndex:
                 if loc is not None:
                     entry[stage] = [os.path.relpath(loc.path, wd), loc.row, loc.done]
             rows[str(int(s))] = entry
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"workdir_relative": True, "sims": rows}))
-        os.replace(tmp, path)
-        return path
+        return replace_text(path, json.dumps({"workdir_relative": True, "sims": rows}))
 
 
 def read_slice(path: Path, workdir: Path) -> tuple[dict[int, Location], dict[int, Location]] | None:

@@ -7,21 +7,23 @@
     <workdir>/shards/<stage>/<submission>/task-NNNNN.rank-R.errors.jsonl   failures, one per line
     <workdir>/submissions/<submission>.json      what was submitted, how, and the job id
     <workdir>/submissions/<submission>.sbatch    the rendered script
+    <workdir>/submissions/<submission>.index.json   minimize: where its simulations' data are
     <workdir>/logs/<submission>/                 scheduler / local-executor output per task
 """
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from glasskit.campaign.spec import Spec
+from glasskit.util.outputs import replace_text
 
 INIT_DATA = "init.data"  # the shared FIRE-minimized start, as LAMMPS reads it
 INIT_H5 = "init.h5"      # the same, with its types, for readers and checks
+SLICE_SUFFIX = ".index.json"
 
 
 def initial_types(workdir: Path):
@@ -59,15 +61,18 @@ class Campaign:
     def record(self, submission: str, record: dict) -> Path:
         """Write the submission record atomically (tmp + rename)."""
         self.submissions_dir.mkdir(parents=True, exist_ok=True)
-        path = self.submissions_dir / f"{submission}.json"
-        tmp = path.with_suffix(f".json.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-        os.replace(tmp, path)
-        return path
+        return replace_text(self.submissions_dir / f"{submission}.json",
+                            json.dumps(record, indent=1, sort_keys=True))
+
+    def slice_path(self, submission: str) -> Path:
+        """The slice of the campaign index a minimize submission's tasks read (beside its script)."""
+        return self.submissions_dir / f"{submission}{SLICE_SUFFIX}"
 
     def records(self, stage: str | None = None) -> list[dict]:
         out = []
         for p in sorted(self.submissions_dir.glob("*.json")):
+            if p.name.endswith(SLICE_SUFFIX):  # an index slice, not a record
+                continue
             try:
                 rec = json.loads(p.read_text())
             except (OSError, ValueError):

@@ -62,6 +62,7 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
                         workdir=str(inputs.campaign.workdir.absolute()))
             folder = inputs.campaign.workdir / "searches" / "drivers"
             if not dry_run:
+                launcher.check()  # the workers' launcher (a CPU-only torch on GPUs...), refused here, not in the job
                 return submit_driver(args, launcher.profile, folder, out)
             out(driver_preview(launcher.profile, folder))
     if stage == "search":
@@ -92,19 +93,22 @@ class SearchDriver:
         return code
 
 
+def _driver_launcher(profile: ClusterProfile) -> Launcher:
+    return Launcher("slurm", 1, profile, minutes(profile.time), driver_params(profile), on_gpus=False)
+
+
 def driver_preview(profile: ClusterProfile, folder: Path) -> str:
     """What a dry run shows of the driver job (the workers' scripts follow in the search's)."""
-    launcher = Launcher("slurm", 1, profile, minutes(profile.time), driver_params(profile), on_gpus=False)
+    launcher = _driver_launcher(profile)
     return "\n".join(["# ==== the search driver, a Slurm job of its own ====",
                       launcher.preview(folder).replace("(1 DDP process(es))", "(the driver)"),
                       "# ==== what the driver runs ===="])
 
 
 def submit_driver(args: dict, profile: ClusterProfile, folder: Path, out) -> int:
-    """Submit the driver job and return: nothing of the search stays on this host."""
-    launcher = Launcher("slurm", 1, profile, minutes(profile.time), driver_params(profile), on_gpus=False)
-    from glasskit.batch.executors import SlurmExecutor
-    SlurmExecutor().check(profile)
+    """Submit the driver job and return: nothing of the search stays on this host (the caller
+    has checked the workers' launcher, Slurm included)."""
+    launcher = _driver_launcher(profile)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         job = launcher.executor(folder).submit(SearchDriver(args))

@@ -178,8 +178,9 @@ class Launcher:
         lines = [f"# submitit {'SlurmExecutor' if self.kind == 'slurm' else 'LocalExecutor'} "
                  f"parameters ({self.tasks} DDP process(es))"]
         lines += [f"#   {k} = {v!r}" for k, v in sorted(self.params.items())]
-        if self.kind == "slurm" and self.on_gpus and cpu_only_torch(self.profile):
-            lines.append(f"# WARNING: {cpu_only_torch(self.profile)}: a real submission is refused")
+        problem = cpu_only_torch(self.profile) if self.kind == "slurm" and self.on_gpus else ""
+        if problem:
+            lines.append(f"# WARNING: {problem}: a real submission is refused")
         if self.kind == "slurm":
             from submitit.slurm.slurm import _make_sbatch_string
             command = f"{shlex.quote(sys.executable)} -u -m submitit.core._submit {shlex.quote(str(folder))}"

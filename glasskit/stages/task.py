@@ -28,6 +28,7 @@ from glasskit.stages.engine import lammps_version
 from glasskit.util.errors import GlasskitError, LammpsFailure
 from glasskit.util.log import logger
 from glasskit.stages.minimize import InherentStructures
+from glasskit.util.outputs import replace_text
 from glasskit.util.mpi import World, world as get_world
 from glasskit.util.render import template_hashes
 from glasskit.campaign.seeds import simulation_seeds
@@ -131,13 +132,11 @@ class _SimulateWork:
 
     def _report(self, writer, sim: int, frame, n: int, t_cool: int, rate: float) -> None:
         """A small JSON file per rank, replaced atomically; a failed write only costs the report."""
-        path = self.reported = progress_path(Path(writer.path), self.rank)
-        tmp = path.with_suffix(".tmp")
+        self.reported = progress_path(Path(writer.path), self.rank)
         try:
-            tmp.write_text(json.dumps({"sim": sim, "frame": frame.k, "frames": n, "step": frame.step,
-                                       "t_cool": t_cool, "T": frame.T, "temp": frame.temp,
-                                       "matom_step_s": rate, "time": time.time()}))
-            os.replace(tmp, path)
+            replace_text(self.reported, json.dumps({"sim": sim, "frame": frame.k, "frames": n, "step": frame.step,
+                                                    "t_cool": t_cool, "T": frame.T, "temp": frame.temp,
+                                                    "matom_step_s": rate, "time": time.time()}))
         except OSError:
             pass
 
@@ -174,12 +173,17 @@ class _MinimizeWork:
         self.ism = InherentStructures(self.spec, campaign.workdir / "init.data", w.self_comm)
         self.source: tuple[Path, h5py.File] | None = None  # the simulate shard read last, kept open
 
-    def _trajectory(self, src: Location, n: int) -> np.ndarray:
-        """Frames (n, N, 2) of a simulation; consecutive simulations share their shard's open."""
+    def _trajectory(self, sim: int, src: Location, n: int) -> np.ndarray:
+        """Frames (n, N, 2) of a simulation; consecutive simulations share their shard's open.
+        The row must still hold that simulation, done (a stale or edited slice fails it)."""
         if self.source is None or self.source[0] != src.path:
             self._close_source()
             self.source = (src.path, h5py.File(src.path, "r", locking=False))
-        return self.source[1]["frames/x"][src.row, :n]
+        f = self.source[1]
+        if int(f["sim/index"][src.row]) != sim or not bool(f["sim/done"][src.row]):
+            raise LammpsFailure(sim, f"row {src.row} of {src.path} does not hold its completed trajectory (a stale "
+                                     "index slice): re-submit minimize for it")
+        return f["frames/x"][src.row, :n]
 
     def _close_source(self) -> None:
         if self.source is not None:
@@ -191,7 +195,7 @@ class _MinimizeWork:
         if src is None or not src.done:
             raise LammpsFailure(sim, "no completed simulation to minimize (run glasskit submit simulate first)")
         n = self.spec.n_frames(int(self.spec.t_cool_of([sim])[0]))
-        x = self._trajectory(src, n)
+        x = self._trajectory(sim, src, n)
         have = _copy_earlier(writer, sim, self.earlier.get(sim), n)
         for k in range(n):
             if k not in have:
@@ -206,7 +210,7 @@ class _MinimizeWork:
 def _locations(campaign: Campaign, submission: str) -> tuple[dict[int, Location], dict[int, Location]]:
     """Where the task's trajectories (and earlier partial minimizations) are: the slice of the
     campaign index its submission wrote beside the sbatch script, else one scan of the shards."""
-    found = read_slice(campaign.submissions_dir / f"{submission}.index.json", campaign.workdir)
+    found = read_slice(campaign.slice_path(submission), campaign.workdir)
     if found is not None:
         return found
     index = CampaignIndex.scan(campaign)

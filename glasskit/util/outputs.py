@@ -88,3 +88,18 @@ def open_output(path: str | Path, mode: str = "w", **kwargs):
     """``open`` for an output file: claimed before, recorded after."""
     with output(path) as p, open(p, mode, **kwargs) as fh:
         yield fh
+
+
+def replace_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary beside ``path`` and rename it over ``path``: a reader sees
+    the old file or the new one, never half of one (records, index slices, progress reports).
+    A failed write removes its temporary and raises the OSError."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

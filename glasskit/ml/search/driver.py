@@ -40,6 +40,7 @@ import numpy as np
 
 from glasskit.util.errors import GlasskitError
 from glasskit.util.log import logger
+from glasskit.batch.watch import queue
 from glasskit.ml import runs
 from glasskit.ml.search import triallog
 from glasskit.ml.config import Dimension, RunConfig
@@ -140,29 +141,21 @@ def run(s: Search) -> dict:
     return summarize(s)
 
 
-def driver_alive(st: dict) -> bool:
+def driver_alive(st: dict, queues: dict | None = None) -> bool:
     """Whether the driver recorded in search.json ``st`` still runs: its Slurm job is queued or
-    running (a driver job), or its process lives on this host."""
+    running (a driver job), or its process lives on this host. ``queues``: Slurm configuration
+    -> :func:`glasskit.batch.watch.queue`'s answer, filled as asked (one squeue per command)."""
     if not st or st.get("ended"):
         return False
     job = str(st.get("slurm_job") or "")
     if job.isdigit():
-        return _job_alive(job, str(st.get("slurm_conf") or ""))
+        conf = str(st.get("slurm_conf") or "")
+        queues = {} if queues is None else queues
+        if conf not in queues:
+            queues[conf] = queue(conf)
+        return queues[conf] is None or job in queues[conf]  # no squeue here: not proof that it ended
     return (st.get("host") == socket.gethostname() and bool(st.get("pid_start"))
             and runs.process_start(st.get("pid")) == st.get("pid_start"))
-
-
-def _job_alive(job: str, conf: str) -> bool:
-    import subprocess
-    env = {**os.environ, **({"SLURM_CONF": conf} if conf else {})}
-    try:
-        out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, env=env,
-                             timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return True  # the scheduler cannot be asked from here: not proof that it ended
-    if out.returncode != 0:
-        return "Invalid job id" not in out.stderr  # an unknown (long finished) job is not alive
-    return bool(out.stdout.strip())
 
 
 def _claim(s: Search) -> None:
@@ -306,7 +299,7 @@ class SearchState:
 
 def all_states(workdir: Path) -> list[SearchState]:
     """One line per search under <workdir>/searches, for ``glasskit status``."""
-    out = []
+    out, queues = [], {}  # the scheduler asked once per Slurm configuration
     for d in sorted((Path(workdir) / SEARCHES).glob("*/")):
         st = runs.read_json(d / STATE)
         if not st:
@@ -321,7 +314,7 @@ def all_states(workdir: Path) -> list[SearchState]:
         records = triallog.read(d)
         best = triallog.best(records)
         failed = sum(not triallog.ok(r) for r in records)
-        alive = driver_alive(st)
+        alive = driver_alive(st, queues)
         active = len(list((d / RUNNING).glob("*.json"))) if alive else 0
         n = len(records)
         state = "running" if alive else ("done" if n >= evals else "stopped")
