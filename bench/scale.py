@@ -70,17 +70,17 @@ def build(tmp: Path, sims: int, shards: int, frames: int) -> Path:
     rng = np.random.default_rng(0)
     for task, rows in enumerate(np.array_split(np.arange(sims), shards)):
         t_cool = spec.t_cool_of(rows)
-        layout = ShardLayout(rows, simulation_seeds(spec.campaign.seed, rows), t_cool, frames, types)
+        layout = ShardLayout(rows, simulation_seeds(spec.campaign.seed, rows), t_cool, frames, types,
+                             np.array([[0.0, side], [0.0, side]]))
         w = SimulateShard(camp.shard_path("simulate", "sub-scale", task), layout, World(None, 0, 1, False), {})
         S = len(rows)
-        xs = rng.random((S, frames, 4, 2), dtype=np.float32)
-        x = xs * np.float32(1.8)
+        x = rng.random((S, frames, 4, 2), dtype=np.float32) * np.float32(side)
         steps = np.stack([np.arange(1, frames + 1) * (t // frames) for t in t_cool])
         f = w.f
-        f["frames/xs"][...], f["frames/x"][...], f["frames/step"][...] = xs, x, steps
+        f["frames/x"][...], f["frames/step"][...] = x, steps
         f["frames/T"][...] = spec.frame_temperature(steps, t_cool[:, None])
         f["frames/pe"][...] = f["frames/temp"][...] = 1.0
-        f["frames/crc"][...] = np.array([[frame_crc(xs[i, k], x[i, k]) for k in range(frames)] for i in range(S)])
+        f["frames/crc"][...] = np.array([[frame_crc(x[i, k]) for k in range(frames)] for i in range(S)])
         f["frames/type"][...] = types
         bad = rows % 100 == 99
         f["sim/state"][...] = np.where(bad, FAILED, DONE)

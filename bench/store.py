@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/store.py [--sims 8] [--shards 1000]
 
-1. Writes --sims simulations x 200 frames of N = 4320 coordinates (xs and x, float32) through
+1. Writes --sims simulations x 200 frames of N = 4320 positions (x, float32) through
    glasskit's SimulateShard (serial: chunk per frame, shuffle+gzip+fletcher32, CRC per frame)
    and through raw h5py writing the same bytes into the same chunk layout, once with the same
    filters and once with none. Prints MB/s and the ratios (goal >= 80 % of raw).
@@ -47,7 +47,7 @@ def fake_frames(n_frames: int, n_atoms: int, rng) -> list[Frame]:
 def write_glasskit(path: Path, frames, sims: int) -> float:
     n = frames[0].snap.xs.shape[0]
     layout = ShardLayout(np.arange(sims), np.arange(sims) + 1, np.full(sims, 20000), len(frames),
-                         np.ones(n, np.int8))
+                         np.ones(n, np.int8), np.array([[0.0, 60.0], [0.0, 60.0]]))
     t0 = time.perf_counter()
     w = SimulateShard(path, layout, SERIAL, {})
     for s in range(sims):
@@ -62,11 +62,10 @@ def write_raw(path: Path, frames, sims: int, filters: dict) -> float:
     n, F = frames[0].snap.xs.shape[0], len(frames)
     t0 = time.perf_counter()
     with h5py.File(path, "w") as f:
-        ds = [f.create_dataset(k, (sims, F, n, 2), "f4", chunks=(1, 1, n, 2), **filters) for k in ("xs", "x")]
+        ds = f.create_dataset("x", (sims, F, n, 2), "f4", chunks=(1, 1, n, 2), **filters)
         for s in range(sims):
             for k, fr in enumerate(frames):
-                ds[0][s, k] = fr.snap.xs
-                ds[1][s, k] = fr.snap.x
+                ds[s, k] = fr.snap.x
     return time.perf_counter() - t0
 
 
@@ -97,7 +96,7 @@ def main() -> None:
     demo = fake_frames(200, spec.system.n_atoms, rng)
     for i in range(args.shards):
         layout = ShardLayout(np.array([i]), np.array([i + 1]), np.array([20000]), 200,
-                             np.ones(spec.system.n_atoms, np.int8))
+                             np.ones(spec.system.n_atoms, np.int8), np.array([[0.0, spec.system.side]] * 2))
         w = SimulateShard(camp.shard_path("simulate", "sub-bench", i), layout, SERIAL, {})
         for fr in demo[:2]:
             w.write_frame(i, fr)

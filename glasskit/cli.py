@@ -159,9 +159,40 @@ def parser() -> argparse.ArgumentParser:
                     help="machine-readable output, with provenance (spec, template hashes, LAMMPS "
                          "version) and the seed of every simulation")
 
-    c = sub.add_parser("collect", help="one campaign HDF5 of virtual datasets over the shards (no copy)")
+    c = sub.add_parser("collect", help="one campaign HDF5 of virtual datasets over the shards (no copy)",
+                       description="Write <workdir>/campaign.h5: one row per simulation, every dataset with its units, "
+                       "dimension names and meaning, the shards' provenance in /provenance/shards. By default its "
+                       "per-frame datasets are HDF5 virtual datasets over the shards (no copy: keep shards/ beside "
+                       "it); --standalone copies the data in, so the file can be copied anywhere and opened with "
+                       "plain h5py.")
     _campaign_args(c)
     c.add_argument("-o", "--output", help="campaign file (default <workdir>/campaign.h5)")
+    c.add_argument("--standalone", action="store_true",
+                   help="copy the data in (a file that travels without its shards) instead of mapping them")
+
+    e = sub.add_parser("export", help="frames in the field's formats: H5MD, GSD, extended XYZ, LAMMPS data",
+                       description="Write selected frames of the collected campaign file for other tools: h5md "
+                       "(H5MD 1.1), gsd (HOOMD's format: freud, OVITO, HOOMD), xyz (extended XYZ: ASE, OVITO), "
+                       "lammps-data (a LAMMPS data file: a starting point for LAMMPS, OVITO, ASE; several frames "
+                       "-> a directory of files). Positions in sigma_AA.",
+                       epilog="examples:\n"
+                       "  glasskit export --spec jobs/demo.toml --format gsd --out glass.gsd --T 0.05 --t-cool 200\n"
+                       "  glasskit export --spec jobs/demo.toml --format xyz --out sim3.xyz --sim 3\n"
+                       "  glasskit export --spec jobs/demo.toml --format lammps-data --out start.data --sim 3 --frames 199\n"
+                       "  glasskit export --file campaign.h5 --format h5md --out is.h5 --sim 0-3 --inherent",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _campaign_args(e)
+    e.add_argument("--file", help="read this campaign file instead of <workdir>/campaign.h5 (no spec needed)")
+    e.add_argument("--format", required=True, choices=["h5md", "gsd", "xyz", "lammps-data"], help="output format")
+    e.add_argument("--out", required=True, help="output file (lammps-data with several frames: a directory)")
+    e.add_argument("--sim", help="simulation indices, e.g. 0-9,20 (default: all done)")
+    e.add_argument("--frames", help="frame indices within each ramp, 0-based, e.g. 0-199:10 (default: all)")
+    e.add_argument("--T", type=float, help="target temperature of the frames (epsilon_AA/k_B, within +-0.005)")
+    e.add_argument("--t-cool", type=int, help="only ramps of this t_cool (MD steps)")
+    e.add_argument("--inherent", action="store_true", help="inherent-structure positions (minimized frames only)")
+
+    ds_ = sub.add_parser("describe", help="what every dataset of a glasskit HDF5 file holds (units, dimensions)")
+    ds_.add_argument("file", help="a shard or campaign file")
 
     d = sub.add_parser("dataset", help="datasets 1-6: images, graphs and metadata from the campaign file")
     dsub = d.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -229,12 +260,21 @@ def _dispatch(args) -> int:
         from glasskit.stages.taskcli import run_task
         return run_task(args.stage, args.spec, args.workdir, args.sims, args.tasks, args.ranks,
                         args.task, args.submission, args.balance)
-    if args.command in ("status", "collect", "verify", "dataset"):
+    if args.command == "describe":
+        from glasskit.campaign.schema import describe_file
+        try:
+            print(describe_file(args.file))
+        except OSError as exc:
+            raise GlasskitError(f"cannot read {args.file}: {exc}", "give a glasskit shard or campaign file") from None
+        return 0
+    if args.command == "export" and args.file:
+        return _export(None, args)
+    if args.command in ("status", "collect", "verify", "dataset", "export"):
         from glasskit.campaign.layout import Campaign
         from glasskit.campaign.spec import load_spec
         campaign = Campaign.of(load_spec(args.spec, args.workdir))
         return {"status": _status, "collect": _collect, "verify": _verify,
-                "dataset": _dataset}[args.command](campaign, args)
+                "dataset": _dataset, "export": _export}[args.command](campaign, args)
     raise AssertionError(args.command)
 
 
@@ -275,7 +315,20 @@ def _learning_status(workdir) -> dict:
 
 def _collect(campaign, args) -> int:
     from glasskit.campaign.store import collect
-    print(collect(campaign, args.output))
+    print(collect(campaign, args.output, standalone=args.standalone))
+    return 0
+
+
+def _export(campaign, args) -> int:
+    from glasskit.campaign.export import ExportSelection, export
+    from glasskit.campaign.store import open_campaign
+    from glasskit.util.arrayspec import parse_array
+    what = ExportSelection(sims=parse_array(args.sim, "--sim").indices if args.sim else None,
+                           frames=parse_array(args.frames, "--frames").indices if args.frames else None,
+                           T=args.T, t_cool=args.t_cool, inherent=args.inherent)
+    with open_campaign(args.file or campaign) as reader:
+        for path in export(reader, args.format, args.out, what):
+            print(path)
     return 0
 
 

@@ -50,14 +50,14 @@ def test_collect_builds_virtual_datasets_equal_to_the_shards(done_campaign, tmp_
     c = done_campaign
     out = glasskit("collect", "--spec", c.spec.path, check=True).stdout.strip()
     with h5py.File(out) as f:
-        assert f["frames/xs"].is_virtual and f["is/pe"].is_virtual
-        assert f["frames/xs"].shape == (4, 10, 120, 2)
+        assert f["frames/x"].is_virtual and f["is/pe"].is_virtual and "frames/xs" not in f
+        assert f["frames/x"].shape == (4, 10, 120, 2)
         assert f["sim/done"][:].all()
         for sim, loc in locate(c, "simulate").items():
             with h5py.File(loc.path) as s:
-                n = s["frames/xs"].shape[1]
-                assert np.array_equal(f["frames/xs"][sim, :n], s["frames/xs"][loc.row], equal_nan=True)
-        assert np.isnan(f["frames/xs"][3, 5]).all()  # fast ramp: 2 frames, the rest is fill
+                n = s["frames/x"].shape[1]
+                assert np.array_equal(f["frames/x"][sim, :n], s["frames/x"][loc.row], equal_nan=True)
+        assert np.isnan(f["frames/x"][3, 5]).all()  # fast ramp: 2 frames, the rest is fill
     # the campaign directory can move: sources are relative to the campaign file
     moved = tmp_path / "moved"
     shutil.copytree(c.workdir, moved)
@@ -79,6 +79,9 @@ def test_reader_selects_by_temperature_and_cooling_time(done_campaign):
         chunks = list(r.iter_chunks(r.select(t_cool=1000), ("frames/xs", "is/pe"), size=7))
         assert [len(ch["sim"]) for ch in chunks] == [7, 7, 6]
         assert chunks[0]["frames/xs"].shape == (7, 120, 2) and chunks[0]["type"].shape == (120,)
+        # the scaled form is derived from the one stored position dataset and the box
+        x0 = r.f["frames/x"][chunks[0]["sim"][0], chunks[0]["frame"][0]]
+        assert np.allclose(chunks[0]["frames/xs"][0] * r.box, x0, atol=1e-5)
         assert np.isfinite(np.concatenate([ch["is/pe"] for ch in chunks])).all()
 
 

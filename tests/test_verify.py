@@ -41,9 +41,9 @@ def _recrc(path, row, k, xs=None):
     """Rewrite one frame's coordinates and make its CRC match again (a forged, consistent frame)."""
     with h5py.File(path, "r+") as f:
         if xs is not None:
-            f["frames/xs"][row, k] = xs
+            f["frames/x"][row, k] = xs
         scalars = [f[n][row, k] for n in SIMULATE_SCALARS]
-        f["frames/crc"][row, k] = frame_crc(f["frames/xs"][row, k], f["frames/x"][row, k], scalars=scalars)
+        f["frames/crc"][row, k] = frame_crc(f["frames/x"][row, k], scalars=scalars)
 
 
 def _delete(path, name):
@@ -147,7 +147,7 @@ def test_the_crc_of_a_real_two_rank_mpio_shard_catches_a_flipped_value(tmp_path)
     c = Campaign.of(load_spec(spec))
     (shard,) = c.shards(SIM)
     with h5py.File(shard) as f:
-        assert f.attrs["driver"] == "mpio" and f["frames/x"].fletcher32 is False and f.attrs["crc_scheme"] == 2
+        assert f.attrs["driver"] == "mpio" and f["frames/x"].fletcher32 is False and f.attrs["crc_scheme"] == 3
         x = f["frames/x"][1, 3]
     assert verify(c, stages=(SIM,)).problems == []
     x[7, 0] = np.nextafter(x[7, 0], np.float32(np.inf))  # one ulp in one coordinate

@@ -28,9 +28,15 @@ SLICE_SUFFIX = ".index.json"
 
 def initial_types(workdir: Path):
     """Types (N,) int8 of the campaign's initial configuration (``<workdir>/init.h5``)."""
+    return initial_configuration(workdir)[0]
+
+
+def initial_configuration(workdir: Path):
+    """Types (N,) int8 and box (2, 2) float64 ``[[xlo, xhi], [ylo, yhi]]`` (sigma_AA) of the
+    campaign's initial configuration (``<workdir>/init.h5``); the box is every frame's (NVT)."""
     import h5py
     with h5py.File(Path(workdir) / INIT_H5, "r") as f:
-        return f["type"][...]
+        return f["type"][...], f["box"][...]
 
 
 @dataclass(frozen=True)

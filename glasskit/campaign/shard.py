@@ -1,19 +1,23 @@
 """HDF5 shards: one file per array task, written by all its MPI ranks at once.
 
-Layout (S simulations, F = most frames of any of them, N atoms)::
+Layout (S simulations, F = most frames of any of them, N atoms; units, dimension names and codes
+are attributes of each dataset, from :mod:`glasskit.campaign.schema`)::
 
-    /attrs            glasskit version, spec (TOML), template hashes, LAMMPS version, created, ...
+    /attrs            glasskit version, spec (TOML), template hashes, LAMMPS version, created (UTC),
+                      units system, species, box layout, ...
+    /box              (2, 2)      float64  [[xlo, xhi], [ylo, yhi]] (sigma_AA), periodic, fixed
     /sim/index        (S,)        int64    simulation indices (rows of every /sim and /frames set)
     /sim/seed         (S,)        int64
     /sim/t_cool       (S,)        int64
-    /sim/state        (S,)        int8     0 pending, 1 running, 2 done, 3 failed
+    /sim/state        (S,)        enum i1  pending, running, done, failed
     /sim/done         (S,)        bool     written last, once all frames of the row are on disk
     /frames/step      (S, F)      int64    -1 where a row has fewer frames
     /frames/T         (S, F)      float64  target temperature of the frame
     /frames/pe        (S, F)      float64  potential energy per particle
     /frames/temp      (S, F)      float64  measured kinetic temperature (thermostat check)
-    /frames/xs, /x    (S, F, N, 2) float32 scaled / unscaled coordinates, one chunk per frame
-    /frames/type      (N,)        int8
+    /frames/x         (S, F, N, 2) float32 positions (sigma_AA), one chunk per frame; the scaled
+                                           form is derived on read (CampaignReader)
+    /frames/type      (N,)        enum i1  A = 1, B = 2
 
 All datasets are created collectively when the shard is opened; afterwards each rank writes
 only its own rows, independently (``driver="mpio"``). Parallel HDF5 allocates space at creation,
@@ -25,7 +29,6 @@ shards (one rank) use shuffle + gzip. Readers see no difference.
 from __future__ import annotations
 
 import json
-
 import time
 import zlib
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ import h5py
 import numpy as np
 
 from glasskit import __version__
+from glasskit.campaign import schema
 from glasskit.util.mpi import World
 
 PENDING, RUNNING, DONE, FAILED = 0, 1, 2, 3
@@ -49,13 +53,17 @@ class ShardLayout:
     t_cool: np.ndarray  # (S,) int64
     n_frames: int
     types: np.ndarray  # (N,) int8
+    box: np.ndarray  # (2, 2) float64 [[xlo, xhi], [ylo, yhi]]
 
     @property
     def n_atoms(self) -> int:
         return int(self.types.shape[0])
 
 
-CRC_SCHEME = 2  # shard attribute ``crc_scheme``: 2 = coordinates and every per-frame number; absent = coordinates
+# shard attribute ``crc_scheme``: 3 = positions (frames/x only) and every per-frame number; 2 = the same
+# over frames/xs and frames/x (shards that stored both); absent = coordinates only
+CRC_SCHEME = 3
+CRC_COORDS = {3: ("frames/x",), 2: ("frames/xs", "frames/x"), 1: ("frames/xs", "frames/x")}
 
 
 def frame_crc(*arrays: np.ndarray, scalars=()) -> int:
@@ -91,7 +99,8 @@ class ShardWriter:
             self.f.atomic = False
         else:
             self.f = h5py.File(self.path, "w")
-        attrs = dict(attrs, created=world.bcast(time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+        schema.describe_root(self.f, "shard")
+        attrs = dict(attrs, created=world.bcast(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
                      glasskit_version=__version__, ranks=world.size, stage=self.stage, crc_scheme=CRC_SCHEME,
                      driver="mpio" if self.mpio else "sec2")
         for key, value in attrs.items():
@@ -104,11 +113,14 @@ class ShardWriter:
     def _create_rows(self) -> None:
         L, f, S = self.layout, self.f, len(self.layout.sims)
         for name, values in {"index": L.sims, "seed": L.seeds, "t_cool": L.t_cool}.items():
-            ds = f.create_dataset(f"sim/{name}", shape=(S,), dtype="i8")
+            ds = schema.create(f, f"sim/{name}", (S,), "i8")
             if self.world.rank == 0:
                 ds[...] = values
-        f.create_dataset("sim/state", shape=(S,), dtype="i1", fillvalue=PENDING)
-        f.create_dataset("sim/done", shape=(S,), dtype=bool, fillvalue=False)
+        schema.create(f, "sim/state", (S,), fillvalue=PENDING)
+        schema.create(f, "sim/done", (S,), bool, fillvalue=False)
+        ds = schema.create(f, "box", (2, 2), "f8")
+        if self.world.rank == 0:
+            ds[...] = L.box
 
     def _create_data(self, S: int, F: int, N: int) -> None:
         raise NotImplementedError
@@ -117,8 +129,7 @@ class ShardWriter:
         """(S, F, N, 2) float32, one chunk per frame; shuffle+gzip+fletcher32 when serial."""
         filters = {} if self.mpio else dict(compression="gzip", compression_opts=1, shuffle=True,
                                             fletcher32=True)
-        self.f.create_dataset(name, shape=(S, F, N, 2), dtype="f4", chunks=(1, 1, N, 2),
-                              fillvalue=np.nan, **filters)
+        schema.create(self.f, name, (S, F, N, 2), "f4", chunks=(1, 1, N, 2), fillvalue=np.nan, **filters)
 
     def set_state(self, sim: int, state: int) -> None:
         self.f["sim/state"][self.row[sim]] = state
@@ -148,14 +159,13 @@ class SimulateShard(ShardWriter):
     def _create_data(self, S: int, F: int, N: int) -> None:
         f = self.f
         self._pending: dict[int, dict[str, np.ndarray]] = {}
-        f.create_dataset("frames/step", shape=(S, F), dtype="i8", fillvalue=-1)
+        schema.create(f, "frames/step", (S, F), "i8", fillvalue=-1)
         for name in ("T", "pe", "temp"):
-            f.create_dataset(f"frames/{name}", shape=(S, F), dtype="f8", fillvalue=np.nan)
-        f.create_dataset("frames/crc", shape=(S, F), dtype="u4", fillvalue=0)
-        self._coords("frames/xs", S, F, N)
+            schema.create(f, f"frames/{name}", (S, F), "f8", fillvalue=np.nan)
+        schema.create(f, "frames/crc", (S, F), "u4", fillvalue=0)
         self._coords("frames/x", S, F, N)
-        self._xs, self._x = f["frames/xs"], f["frames/x"]  # handles: no name lookup per frame
-        ds = f.create_dataset("frames/type", shape=(N,), dtype="i1")
+        self._x = f["frames/x"]  # a handle: no name lookup per frame
+        ds = schema.create(f, "frames/type", (N,))
         if self.world.rank == 0:
             ds[...] = self.layout.types
 
@@ -169,12 +179,11 @@ class SimulateShard(ShardWriter):
         written with the row in :meth:`mark_done` (a simulation is redone whole after a crash,
         so nothing is lost, and small writes would halve the bandwidth)."""
         r, k = self.row[sim], frame.k - 1
-        self._xs[r, k] = frame.snap.xs
         self._x[r, k] = frame.snap.x
-        row = self._pending.setdefault(sim, {name: np.full(self._xs.shape[1], fill, dtype)
+        row = self._pending.setdefault(sim, {name: np.full(self._x.shape[1], fill, dtype)
                                              for name, (dtype, fill) in self._SCALARS.items()})
         row["step"][k], row["T"][k], row["pe"][k], row["temp"][k] = frame.step, frame.T, frame.pe, frame.temp
-        row["crc"][k] = frame_crc(frame.snap.xs, frame.snap.x, scalars=(frame.step, frame.T, frame.pe, frame.temp))
+        row["crc"][k] = frame_crc(frame.snap.x, scalars=(frame.step, frame.T, frame.pe, frame.temp))
 
     def mark_done(self, sim: int) -> None:
         for name, values in self._pending.pop(sim, {}).items():
@@ -192,11 +201,12 @@ class MinimizeShard(ShardWriter):
     stage = "minimize"
 
     def _create_data(self, S: int, F: int, N: int) -> None:
-        self.f.create_dataset("is/pe", shape=(S, F), dtype="f8", fillvalue=np.nan)
-        self.f.create_dataset("is/done", shape=(S, F), dtype=bool, fillvalue=False)
-        self.f.create_dataset("is/crc", shape=(S, F), dtype="u4", fillvalue=0)
-        self.f.create_dataset("is/iters", shape=(S, F), dtype="i4", fillvalue=-1)
-        self.f.create_dataset("is/stop", shape=(S, F), dtype="i1", fillvalue=-1)
+        f = self.f
+        schema.create(f, "is/pe", (S, F), "f8", fillvalue=np.nan)
+        schema.create(f, "is/done", (S, F), bool, fillvalue=False)
+        schema.create(f, "is/crc", (S, F), "u4", fillvalue=0)
+        schema.create(f, "is/iters", (S, F), "i4", fillvalue=-1)
+        schema.create(f, "is/stop", (S, F), fillvalue=-1)
         self._coords("is/xs", S, F, N)
 
     def write_is(self, sim: int, k: int, pe: float, xs: np.ndarray, iters: int = -1, stop: int = -1) -> None:

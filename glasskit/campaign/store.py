@@ -2,15 +2,20 @@
 
 * :func:`locate` — for each simulation, the shard and row that hold its data for a stage.
 * :func:`collect` — ``<workdir>/campaign.h5``: HDF5 *virtual* datasets over the shards (no
-  copy), one row per simulation of the campaign, NaN / False where nothing is done yet.
-* :func:`open_campaign` -> :class:`CampaignReader` — select frames by (T, t_cool) and iterate
-  over them in chunks. Everything downstream (analysis, datasets) reads through it.
+  copy), one row per simulation of the campaign, NaN / False where nothing is done yet; with
+  ``standalone=True`` the data are copied in, so the file travels alone. Every dataset carries
+  its units, dimension names and meaning (:mod:`glasskit.campaign.schema`); ``/provenance/shards``
+  says which shard, submission, host, glasskit and LAMMPS made each part.
+* :func:`open_campaign` -> :class:`CampaignReader` — select frames by (T, t_cool, simulation,
+  frame), read numpy arrays, iterate lazily over :class:`FrameView` objects, get a freud box.
+  Everything downstream (analysis, datasets, export) reads through it.
 """
 from __future__ import annotations
 
 import json
-
 import os
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -18,6 +23,8 @@ from typing import Iterator, Sequence
 import h5py
 import numpy as np
 
+from glasskit import __version__
+from glasskit.campaign import schema
 from glasskit.campaign.index import CampaignIndex, Location
 from glasskit.campaign.layout import Campaign
 from glasskit.util.errors import GlasskitError
@@ -34,20 +41,25 @@ def locate(campaign: Campaign, stage: str) -> dict[int, Location]:
     return CampaignIndex.scan(campaign, (stage,))[stage].located
 
 
-# dataset name in campaign.h5 -> (stage, name in shard, per-frame shape suffix, dtype, fill)
+# dataset name in campaign.h5 -> (stage, name in shard, per-frame shape suffix, dtype, fill).
+# Positions are stored once (frames/x, sigma_AA); the reader derives the scaled form.
 _VIRTUAL = {
     "frames/step": ("simulate", "frames/step", (), "i8", -1),
     "frames/T": ("simulate", "frames/T", (), "f8", np.nan),
     "frames/pe": ("simulate", "frames/pe", (), "f8", np.nan),
     "frames/temp": ("simulate", "frames/temp", (), "f8", np.nan),
-    "frames/xs": ("simulate", "frames/xs", (2,), "f4", np.nan),
     "frames/x": ("simulate", "frames/x", (2,), "f4", np.nan),
     "is/pe": ("minimize", "is/pe", (), "f8", np.nan),
     "is/done": ("minimize", "is/done", (), "bool", False),
     "is/xs": ("minimize", "is/xs", (2,), "f4", np.nan),
     "is/iters": ("minimize", "is/iters", (), "i4", -1),
-    "is/stop": ("minimize", "is/stop", (), "i1", -1),
+    "is/stop": ("minimize", "is/stop", (), schema.STOP_T, -1),
 }
+# what a shard's root says about how it was made: the campaign file's /provenance/shards table
+PROVENANCE = ("stage", "submission", "task", "created", "host", "glasskit_version", "lammps_version", "driver",
+              "ranks", "engine", "templates")
+ADVICE_GONE = ("copy the shards/ folder with it (same place relative to the file), or make a copy that "
+               "travels alone: glasskit collect --standalone")
 
 
 def _runs(pairs: list[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
@@ -64,9 +76,11 @@ def _runs(pairs: list[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
         yield tuple(start)
 
 
-def collect(campaign: Campaign, out: Path | None = None, index: CampaignIndex | None = None) -> Path:
+def collect(campaign: Campaign, out: Path | None = None, index: CampaignIndex | None = None,
+            standalone: bool = False) -> Path:
     """Write the campaign file: virtual datasets over every done shard row (from ``index``, or a
-    fresh scan of the shards, each opened once); returns its path."""
+    fresh scan of the shards, each opened once), or with ``standalone`` a copy of their data
+    that needs no shard; returns its path."""
     spec = campaign.spec
     out = Path(out or campaign.workdir / CAMPAIGN_FILE)
     index = index or CampaignIndex.scan(campaign)
@@ -78,41 +92,60 @@ def collect(campaign: Campaign, out: Path | None = None, index: CampaignIndex | 
     _check_replaceable(out)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     try:
-        _write_campaign(campaign, out, tmp, where)
+        _write_campaign(campaign, out, tmp, where, standalone)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise GlasskitError(f"cannot write the campaign file {out}: {getattr(exc, 'strerror', None) or exc}",
                             "collect -o a writable path, or fix the directory's permissions or space") from None
     os.replace(tmp, out)
-    logger.info("collected %d simulated and %d minimized simulations of %d into %s",
-                len(where["simulate"]), len(where["minimize"]), spec.campaign.n_sims, out)
+    logger.info("collected %d simulated and %d minimized simulations of %d into %s (%s)",
+                len(where["simulate"]), len(where["minimize"]), spec.campaign.n_sims, out,
+                "standalone: the data copied in" if standalone else "virtual datasets over the shards; "
+                "collect --standalone makes a copy that travels alone")
     return out
 
 
-def _write_campaign(campaign: Campaign, out: Path, tmp: Path, where: dict) -> None:
+def _write_campaign(campaign: Campaign, out: Path, tmp: Path, where: dict, standalone: bool) -> None:
     spec = campaign.spec
     S = spec.campaign.n_sims
     t_cool = spec.t_cool_of(np.arange(S))
     F = max(spec.n_frames(t) for t in set(t_cool.tolist()))
     N = spec.system.n_atoms
+    sources = {loc.path for locs in where.values() for loc in locs.values()}
+    shapes, provenance = _source_info(sources, campaign.workdir)
     with h5py.File(tmp, "w") as f:
-        f.attrs["glasskit_file"] = "campaign"  # what collect may replace later
+        schema.describe_root(f, "campaign")  # what collect may replace later, and what it holds
         f.attrs["spec"] = spec.text
         f.attrs["campaign"] = spec.campaign.name
         f.attrs["engine"] = json.dumps(spec.engine_settings())
-        f["sim/index"] = np.arange(S, dtype=np.int64)
-        f["sim/t_cool"] = t_cool
-        f["sim/seed"] = simulation_seeds(spec.campaign.seed, np.arange(S))
-        f["sim/done"] = np.isin(np.arange(S), list(where["simulate"]))
-        shapes = _source_shapes({loc.path for locs in where.values() for loc in locs.values()})
+        f.attrs["timestep"] = spec.protocol.timestep
+        f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        f.attrs["glasskit_version"] = __version__
+        f.attrs["host"] = socket.gethostname()
+        f.attrs["lammps_versions"] = sorted({p["lammps_version"] for p in provenance if p["lammps_version"]})
+        f.attrs["simulated"], f.attrs["minimized"] = len(where["simulate"]), len(where["minimize"])
+        f.attrs["standalone"] = standalone
+        f.attrs["storage"] = ("standalone: every dataset holds its data" if standalone else
+                              "virtual: the per-frame datasets read from the shards listed in /provenance/shards "
+                              "(paths relative to this file); without them they read as fill values. " + ADVICE_GONE)
+        for name, values in (("sim/index", np.arange(S, dtype=np.int64)), ("sim/t_cool", t_cool),
+                             ("sim/seed", simulation_seeds(spec.campaign.seed, np.arange(S))),
+                             ("sim/done", np.isin(np.arange(S), list(where["simulate"])))):
+            schema.create(f, name, values.shape, values.dtype)[...] = values
         for name, (stage, src, tail, dtype, fill) in _VIRTUAL.items():
-            _virtual(f, out.parent, name, src, (S, F) + ((N,) + tail if tail else ()), dtype, fill,
-                     where[stage], shapes)
+            shape = (S, F) + ((N,) + tail if tail else ())
+            (_copied if standalone else _virtual)(f, out.parent, name, src, shape, dtype, fill, where[stage], shapes)
+            schema.describe(f[name], name)
         first = where["simulate"][min(where["simulate"])]
         with h5py.File(first.path, "r", locking=False) as src:
-            f["frames/type"] = src["frames/type"][...]
+            schema.create(f, "frames/type", (N,))[...] = src["frames/type"][...]
         with h5py.File(campaign.workdir / "init.h5", "r") as init:
-            f["box"] = init["box"][...]  # (2, 2) [[xlo, xhi], [ylo, yhi]]: fixed under NVT
+            schema.create(f, "box", (2, 2), "f8")[...] = init["box"][...]  # fixed under NVT
+        table = np.array([tuple(str(p[k]) for k in ("path",) + PROVENANCE) for p in provenance],
+                         dtype=[(k, h5py.string_dtype()) for k in ("path",) + PROVENANCE])
+        ds = f.create_dataset("provenance/shards", data=table)
+        ds.attrs["long_name"] = ("one row per shard this file reads (or copied from): its path relative to this "
+                                 "file and the attributes of its root that say how it was made")
 
 
 def _check_replaceable(out: Path) -> None:
@@ -130,22 +163,30 @@ def _check_replaceable(out: Path) -> None:
                             "replace it", "choose another -o path (or move that file away yourself)")
 
 
-def _source_shapes(paths) -> dict[Path, dict[str, tuple]]:
-    """Shapes of the mapped datasets in every source shard, each file opened once."""
-    out = {}
-    for path in paths:
+def _source_info(paths, workdir: Path) -> tuple[dict[Path, dict[str, tuple]], list[dict]]:
+    """Shapes of the mapped datasets in every source shard and the shard's provenance (its root
+    attributes), each file opened once."""
+    shapes, prov = {}, []
+    for path in sorted(paths):
         with h5py.File(path, "r", locking=False) as sf:
-            out[path] = {src: sf[src].shape for _, src, *_ in _VIRTUAL.values() if src in sf}
-    return out
+            shapes[path] = {src: sf[src].shape for _, src, *_ in _VIRTUAL.values() if src in sf}
+            row = {k: sf.attrs.get(k, "") for k in PROVENANCE}
+        prov.append({"path": os.path.relpath(path, workdir), **{k: v.decode() if isinstance(v, bytes) else v
+                                                              for k, v in row.items()}})
+    return shapes, prov
+
+
+def _by_shard(locations: dict[int, Location]) -> dict[Path, list[tuple[int, int]]]:
+    by_shard: dict[Path, list[tuple[int, int]]] = {}
+    for sim, loc in sorted(locations.items()):
+        by_shard.setdefault(loc.path, []).append((sim, loc.row))
+    return by_shard
 
 
 def _virtual(f, base: Path, name, src_name, shape, dtype, fill, locations: dict[int, Location],
              shapes: dict[Path, dict[str, tuple]]) -> None:
     layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
-    by_shard: dict[Path, list[tuple[int, int]]] = {}
-    for sim, loc in sorted(locations.items()):
-        by_shard.setdefault(loc.path, []).append((sim, loc.row))
-    for path, pairs in by_shard.items():
+    for path, pairs in _by_shard(locations).items():
         src_shape = shapes[path][src_name]
         rel = os.path.relpath(path, base)  # relative: the campaign directory can move
         vs = h5py.VirtualSource(rel, src_name, shape=src_shape)
@@ -155,10 +196,28 @@ def _virtual(f, base: Path, name, src_name, shape, dtype, fill, locations: dict[
     f.create_virtual_dataset(name, layout, fillvalue=fill)
 
 
+def _copied(f, base: Path, name, src_name, shape, dtype, fill, locations: dict[int, Location],
+            shapes: dict[Path, dict[str, tuple]]) -> None:
+    """The standalone form of :func:`_virtual`: the same rows, copied in (compressed, one chunk
+    per frame for coordinates, a few rows at a time so memory stays bounded)."""
+    chunks = (1, 1) + shape[2:] if len(shape) > 2 else None
+    ds = f.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill, chunks=chunks or True,
+                          compression="gzip", compression_opts=1, shuffle=True)
+    step = 8 if len(shape) > 2 else 4096
+    for path, pairs in _by_shard(locations).items():
+        Fs = min(shapes[path][src_name][1], shape[1])
+        with h5py.File(path, "r", locking=False) as sf:
+            src = sf[src_name]
+            for sim, row, n in _runs(pairs):
+                for i in range(0, n, step):
+                    m = min(step, n - i)
+                    ds[sim + i:sim + i + m, :Fs] = src[row + i:row + i + m, :Fs]
+
+
 @dataclass(frozen=True)
 class Selection:
     """Frames picked from a campaign: parallel arrays (M,) of simulation index, frame index
-    (0-based), target temperature and t_cool."""
+    (0-based), target temperature (epsilon_AA/k_B) and t_cool (MD steps)."""
 
     sim: np.ndarray
     frame: np.ndarray
@@ -169,8 +228,75 @@ class Selection:
         return int(self.sim.size)
 
 
+@dataclass(frozen=True)
+class FrameView:
+    """One stored frame, read on demand by :meth:`CampaignReader.frames`.
+
+    ``x``: (N, 2) float32 positions in sigma_AA (the inherent structure's with ``inherent``);
+    ``types``: (N,) int8, 1 = A, 2 = B; ``box``: (2, 2) ``[[xlo, xhi], [ylo, yhi]]``;
+    ``step`` MD steps since the ramp began; ``T`` its target temperature; ``pe`` and ``is_pe``
+    potential energies per particle (epsilon_AA; NaN where not minimized)."""
+
+    sim: int
+    frame: int
+    step: int
+    T: float
+    t_cool: int
+    pe: float
+    is_pe: float
+    x: np.ndarray
+    types: np.ndarray
+    box: np.ndarray
+
+    @property
+    def xs(self) -> np.ndarray:
+        """(N, 2) positions scaled by the box, in [0, 1) up to atoms that just crossed it."""
+        return scaled(self.x, self.box)
+
+    @property
+    def points(self) -> np.ndarray:
+        """(N, 3) float32 positions wrapped into a box centred on the origin, z = 0: what freud
+        (and HOOMD/GSD) expect with :meth:`CampaignReader.freud_box`."""
+        return centered(self.x, self.box)
+
+
+def scaled(x: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Positions (..., 2) in sigma_AA -> scaled by the box ``[[xlo, xhi], [ylo, yhi]]``, float32."""
+    box = np.asarray(box, dtype=np.float64)
+    return ((np.asarray(x, np.float64) - box[:, 0]) / (box[:, 1] - box[:, 0])).astype(np.float32)
+
+
+def unscaled(xs: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Scaled positions (..., 2) -> sigma_AA, float32 (the inverse of :func:`scaled`)."""
+    box = np.asarray(box, dtype=np.float64)
+    return (box[:, 0] + np.asarray(xs, np.float64) * (box[:, 1] - box[:, 0])).astype(np.float32)
+
+
+def centered(x: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Positions (N, 2) in sigma_AA -> (N, 3) float32 wrapped into [-L/2, L/2), z = 0."""
+    box = np.asarray(box, dtype=np.float64)
+    L = box[:, 1] - box[:, 0]
+    c = np.mod(np.asarray(x, np.float64) - box[:, 0], L) - L / 2
+    out = np.zeros((len(c), 3), np.float32)
+    out[:, :2] = c
+    return out
+
+
+# names a reader derives from what is stored: name -> (stored name, conversion)
+DERIVED = {"frames/xs": ("frames/x", scaled), "is/x": ("is/xs", unscaled)}
+
+
 class CampaignReader:
-    """Read-only access to a collected campaign file (``glasskit collect``)."""
+    """Read-only access to a collected campaign file (``glasskit collect``).
+
+    >>> with open_campaign("runs/demo") as c:                      # doctest: +SKIP
+    ...     sel = c.select(T=0.05, t_cool=200, minimized=True)
+    ...     for fr in c.frames(sel):                                # lazily, one frame at a time
+    ...         print(fr.sim, fr.T, fr.is_pe, fr.x.shape)
+
+    Stored names (``/frames/x``, ``/is/pe``, ...) and the derived ``frames/xs`` (scaled) and
+    ``is/x`` (sigma_AA) can be read with :meth:`read` and :meth:`iter_chunks`.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -181,11 +307,13 @@ class CampaignReader:
         except OSError as exc:
             raise GlasskitError(f"cannot open {self.path}: {exc}", "re-run glasskit collect") from None
         self._check_sources()
+        self._box = self.f["box"][...]
+        self._types = self.f["frames/type"][...].astype(np.int8)
 
     def _check_sources(self) -> None:
         """A virtual dataset over shards that are gone reads as fill values: refuse instead."""
         gone = set()
-        for name in ("frames/xs", "is/xs"):
+        for name in ("frames/x", "frames/xs", "is/xs"):
             ds = self.f.get(name)
             if ds is not None and ds.is_virtual:
                 for src in ds.virtual_sources():
@@ -195,44 +323,80 @@ class CampaignReader:
                         gone.add(str(p))
         if gone:
             self.f.close()
-            raise GlasskitError(f"campaign file {self.path} maps {len(gone)} shard(s) that are gone (e.g. "
-                                f"{sorted(gone)[0]})", "re-run glasskit collect; glasskit status then lists the "
-                                "simulations to re-submit")
+            raise GlasskitError(f"campaign file {self.path} reads its frames from {len(gone)} shard(s) that are not "
+                                f"beside it (e.g. {sorted(gone)[0]})", ADVICE_GONE)
 
     @property
     def box(self) -> np.ndarray:
         """Box side lengths (2,) in sigma (constant: every run is NVT in the same box)."""
-        b = self.f["box"][...]
-        return b[:, 1] - b[:, 0]
+        return self._box[:, 1] - self._box[:, 0]
+
+    @property
+    def box_bounds(self) -> np.ndarray:
+        """(2, 2) ``[[xlo, xhi], [ylo, yhi]]`` in sigma_AA."""
+        return self._box.copy()
+
+    @property
+    def types(self) -> np.ndarray:
+        """(N,) int8 species of every atom: 1 = A, 2 = B (LAMMPS types)."""
+        return self._types
+
+    def freud_box(self):
+        """The periodic 2-D box as a ``freud.box.Box`` (use with :attr:`FrameView.points`)."""
+        import freud
+        Lx, Ly = self.box
+        return freud.box.Box(Lx=float(Lx), Ly=float(Ly), is2D=True)
 
     def select(self, T: float | None = None, t_cool: int | None = None, tol: float = 0.005,
-               minimized: bool = False) -> Selection:
-        """Frames of done simulations with |T_frame - T| <= tol (and the given t_cool)."""
+               minimized: bool = False, sim=None, frames=None) -> Selection:
+        """Frames of done simulations with |T_frame - T| <= tol (epsilon_AA/k_B), the given
+        t_cool (MD steps), simulation indices ``sim`` and 0-based frame indices ``frames``
+        (ints or sequences); ``minimized``: only frames whose inherent structure is stored."""
         Tf = self.f["frames/T"][...]
         tc = self.f["sim/t_cool"][...]
         ok = self.f["sim/done"][...][:, None] & np.isfinite(Tf)
         if T is not None:
+            if not np.isfinite(T):
+                raise GlasskitError(f"T = {T} selects no frame", "give a finite temperature")
             ok &= np.abs(Tf - T) <= tol
         if t_cool is not None:
             ok &= (tc == int(t_cool))[:, None]
+        if sim is not None:
+            ok &= np.isin(np.arange(ok.shape[0]), np.atleast_1d(sim))[:, None]
+        if frames is not None:
+            ok &= np.isin(np.arange(ok.shape[1]), np.atleast_1d(frames))[None, :]
         if minimized:
             ok &= self.f["is/done"][...]
-        sim, frame = np.nonzero(ok)
-        return Selection(sim.astype(np.int64), frame.astype(np.int64), Tf[sim, frame], tc[sim])
+        s, k = np.nonzero(ok)
+        return Selection(s.astype(np.int64), k.astype(np.int64), Tf[s, k], tc[s])
 
-    def iter_chunks(self, sel: Selection, fields: Sequence[str] = ("frames/xs",),
+    def read(self, name: str, sim: int, frame: int) -> np.ndarray:
+        """One frame's row of a stored or derived (``frames/xs``, ``is/x``) dataset."""
+        if name in DERIVED:
+            stored, convert = DERIVED[name]
+            return convert(self.f[stored][sim, frame], self._box)
+        return self.f[name][sim, frame]
+
+    def iter_chunks(self, sel: Selection, fields: Sequence[str] = ("frames/x",),
                     size: int = 256) -> Iterator[dict[str, np.ndarray]]:
         """Yield dicts of arrays for ``size`` frames at a time: each field as (m, ...) plus
         ``sim``, ``frame``, ``T`` (m,) and ``type`` (N,)."""
-        types = self.f["frames/type"][...]
         for start in range(0, len(sel), size):
             sl = slice(start, start + size)
-            out = {"sim": sel.sim[sl], "frame": sel.frame[sl], "T": sel.T[sl], "type": types}
+            out = {"sim": sel.sim[sl], "frame": sel.frame[sl], "T": sel.T[sl], "type": self._types}
             for name in fields:
-                ds = self.f[name]
-                out[name] = np.stack([ds[s, k] for s, k in zip(sel.sim[sl], sel.frame[sl])]) \
-                    if len(sel.sim[sl]) else np.empty((0,) + ds.shape[2:], ds.dtype)
+                rows = [self.read(name, s, k) for s, k in zip(sel.sim[sl], sel.frame[sl])]
+                out[name] = np.stack(rows) if rows else np.empty(
+                    (0,) + self.f[DERIVED.get(name, (name,))[0]].shape[2:], np.float32)
             yield out
+
+    def frames(self, sel: Selection, inherent: bool = False) -> Iterator[FrameView]:
+        """Each selected frame as a :class:`FrameView`, read when the iteration reaches it
+        (``inherent``: its inherent structure's positions, NaN where not minimized)."""
+        for s, k, T, tc in zip(sel.sim.tolist(), sel.frame.tolist(), sel.T.tolist(), sel.t_cool.tolist()):
+            x = self.read("is/x", s, k) if inherent else self.f["frames/x"][s, k]
+            yield FrameView(s, k, int(self.f["frames/step"][s, k]), T, tc, float(self.f["frames/pe"][s, k]),
+                            float(self.f["is/pe"][s, k]), x, self._types, self._box)
 
     def close(self) -> None:
         self.f.close()

@@ -26,11 +26,12 @@ from tqdm import tqdm
 from glasskit.campaign.index import CampaignIndex
 from glasskit.campaign.layout import Campaign
 from glasskit.campaign.seeds import simulation_seeds
-from glasskit.campaign.shard import FAILED, MINIMIZE_SCALARS, RUNNING, SIMULATE_SCALARS, frame_crc
+from glasskit.campaign import schema
+from glasskit.campaign.shard import CRC_COORDS, FAILED, MINIMIZE_SCALARS, RUNNING, SIMULATE_SCALARS, frame_crc
 
 REQUIRED = {
     "simulate": ("sim/index", "sim/done", "sim/state", "sim/t_cool", "frames/step", "frames/T",
-                 "frames/pe", "frames/xs", "frames/x", "frames/crc", "frames/type"),
+                 "frames/pe", "frames/x", "frames/crc", "frames/type"),
     "minimize": ("sim/index", "sim/done", "sim/state", "sim/t_cool", "is/pe", "is/xs", "is/done", "is/crc"),
 }
 
@@ -156,6 +157,10 @@ def _check_campaign_file(campaign: Campaign, rep: Report) -> None:
     if not ok:
         rep.bad(path, "not a campaign file (no /sim/done or /frames/T): re-run glasskit collect")
         return
+    with h5py.File(path, "r", locking=False) as f:
+        undescribed = schema.check(f)
+    for text in undescribed:
+        rep.bad(path, f"{text}: re-run glasskit collect")
     shards = campaign.shards("simulate") + campaign.shards("minimize")
     newer = [p for p in shards if p.stat().st_mtime > path.stat().st_mtime]
     if newer:
@@ -185,6 +190,11 @@ def _check_shard(campaign, stage, f, path, rep, newest, incomplete) -> None:
         rep.bad(path, f"/sim/seed differs from the seeds of campaign.seed = {spec.campaign.seed}: written for "
                       "another campaign; move it away and re-submit its simulations")
         return
+    undescribed = schema.check(f)
+    if undescribed:
+        rep.flagged.append(f"{path}: does not fully describe itself ({undescribed[0]}"
+                           + (f"; {len(undescribed) - 1} more" if len(undescribed) > 1 else "")
+                           + "): written by an older glasskit; its data are checked as usual")
     init = campaign.workdir / "init.h5"
     init_types = _init_types(str(init), init.stat().st_mtime_ns if init.exists() else 0)
     if stage == "simulate" and init_types is not None and not np.array_equal(f["frames/type"][...], init_types):
@@ -223,7 +233,8 @@ def _check_simulate_row(f, row: int, n: int, spec, t_cool: int) -> str | None:
     for name in ("frames/pe", "frames/temp"):
         if name in f and not np.isfinite(f[name][row, :n]).all():
             return f"non-finite values in /{name}"
-    return _check_crc(f, row, n, ("frames/xs", "frames/x"), "frames/crc", SIMULATE_SCALARS)
+    coords = CRC_COORDS.get(int(f.attrs.get("crc_scheme", 1)), CRC_COORDS[1])
+    return _check_crc(f, row, n, coords, "frames/crc", SIMULATE_SCALARS)
 
 
 def _check_minimize_row(f, row: int, n: int) -> str | None:

@@ -175,13 +175,13 @@ def _work(job) -> list[tuple[int, object]]:
     draw = render_matplotlib if renderer == "matplotlib" else rasterize
     result = []
     with CampaignReader(Path(path)) as r:
-        types, box = r.f["frames/type"][...], r.box
+        types, box = r.types, r.box
         for s in samples:
             if images:
-                save_png(Path(out) / s["image"], draw(r.f["frames/xs"][s["sim"], s["frame"]], types))
+                save_png(Path(out) / s["image"], draw(r.read("frames/xs", s["sim"], s["frame"]), types))
             if graphs:
                 origin = np.random.default_rng([seed, s["sim"], s["frame"]]).random(2)
-                x = r.f["frames/x"][s["sim"], s["frame"]]
+                x = r.read("frames/x", s["sim"], s["frame"])
                 result.append((s["graph"], frame_graph(x, types, box, l_win, k, origin)))
             else:
                 result.append((-1, None))

@@ -35,7 +35,8 @@ from glasskit.campaign.seeds import simulation_seeds
 from glasskit.campaign.shard import (FAILED, RUNNING, MinimizeShard, ShardLayout, ShardWriter, SimulateShard,
                                      progress_path, record_failure)
 from glasskit.campaign.sharding import ShardPlan
-from glasskit.stages.simulate import CoolingRun, ensure_initial, initial_types
+from glasskit.campaign.layout import initial_configuration
+from glasskit.stages.simulate import CoolingRun, ensure_initial
 from glasskit.campaign.index import CampaignIndex, Location, read_slice
 
 INJECT_ENV = "GLASSKIT_TEST_INJECT"  # tests: JSON {"<sim index>": "<LAMMPS commands>"}
@@ -61,7 +62,7 @@ def open_task(campaign: Campaign, plan: ShardPlan, task: int, submission: str, s
     sims = np.asarray(plan.task_sims(task), dtype=np.int64)
     t_cool = spec.t_cool_of(sims)
     layout = ShardLayout(sims, simulation_seeds(spec.campaign.seed, sims), t_cool,
-                         max(spec.n_frames(t) for t in t_cool), initial_types(campaign.workdir))
+                         max(spec.n_frames(t) for t in t_cool), *initial_configuration(campaign.workdir))
     attrs = dict(spec=spec.text, spec_path=spec.path, submission=submission, task=task,
                  lammps_version=w.bcast(lammps_version() if w.rank == 0 else None),
                  templates=json.dumps(template_hashes()), host=socket.gethostname(),

