@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from glasskit.util.errors import GlasskitError, script
-from glasskit.util.outputs import output
+from glasskit.util.tables import write_table
 from glasskit.ml.runs import finished, verdict
 from glasskit.util.plotting import figure, save
 
@@ -151,8 +151,7 @@ def main() -> int:
     paths = save(fig, out)
     keys = ["model", "dataset", "source", "n", "n_test", "auc", "auc_sd", "accuracy", "accuracy_sd", "val_accuracy",
             "n_val", "verdict", "from"]
-    with output(f"{out}.csv") as p:
-        p.write_text("\n".join([",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]) + "\n")
+    write_table(f"{out}.csv", rows, columns=keys)
     for r in flagged:
         print(f"not a result: {NAMES[r['model']]} on dataset {r['dataset']} ({r['source']}): {r['verdict']}")
     print(f"wrote {paths[0]}, {paths[1]} and {out}.csv ({len(rows)} model/dataset pairs from {kind})")

@@ -17,14 +17,13 @@ attention_counts.csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from glasskit.util.errors import script
-from glasskit.util.outputs import open_output
+from glasskit.util.tables import write_table
 from glasskit.util.plotting import GLASS, LIQUID, figure, save
 
 
@@ -74,21 +73,20 @@ def main() -> int:
                      color=LIQUID if name == "liquid" else GLASS)
         ax.set_axis_off()
         kind = np.array(["AA", "AB", "BB"])[(t[pairs[:, 0]] - 1 + t[pairs[:, 1]] - 1).astype(int)]
-        count_rows.append([name, j, int(table.sim[j]), f"{table.T[j]:.6g}", args.cut, f"{cut:.4g}", len(w),
+        count_rows.append([name, j, int(table.sim[j]), float(table.T[j]), args.cut, float(cut), len(w),
                            int(high.sum())]
                           + [int((high & (kind == k)).sum()) for k in ("AA", "AB", "BB")])
-        edge_rows += [[name, j, int(a), int(b), k, f"{wt:.6g}", int(h)] for (a, b), wt, k, h in zip(pairs, w, kind, high)]
+        edge_rows += [[name, j, int(a), int(b), k, float(wt), bool(h)] for (a, b), wt, k, h in zip(pairs, w, kind, high)]
     axes[0][0].legend(loc="upper right", fontsize=8, markerscale=2)
     rule = "Otsu threshold on log weights" if args.cut == "otsu" else "authors' cut (w-min)/(max-min) > 0.0025"
     fig.suptitle(f"step T-1 attention, {run.cfg.net.attention} softmax; high-attention edges: {rule}", fontsize=8)
     from glasskit.ml.inference import stamp
     stamp(fig, run)  # which model drew this, and whether it is a result
     paths = save(fig, out / "attention")
-    with open_output(out / "attention.csv", newline="") as fh:
-        csv.writer(fh).writerows([["config", "sample", "i", "j", "pair", "attention", "high"]] + edge_rows)
-    with open_output(out / "attention_counts.csv", newline="") as fh:
-        csv.writer(fh).writerows([["config", "sample", "sim", "T", "rule", "cut", "edges", "high", "high_AA", "high_AB",
-                                   "high_BB"]] + count_rows)
+    edge_cols = ["config", "sample", "i", "j", "pair", "attention", "high"]
+    write_table(out / "attention.csv", [dict(zip(edge_cols, r)) for r in edge_rows], edge_cols)
+    count_cols = ["config", "sample", "sim", "T", "rule", "cut", "edges", "high", "high_AA", "high_AB", "high_BB"]
+    write_table(out / "attention_counts.csv", [dict(zip(count_cols, r)) for r in count_rows], count_cols)
     for r in count_rows:
         print(f"{r[0]}: {r[7]} of {r[6]} edges above the {r[4]} cut {r[5]} (A-A {r[8]}, A-B {r[9]}, B-B {r[10]})")
     print(f"wrote {paths[0]}, {paths[1]}, {out / 'attention.csv'} and {out / 'attention_counts.csv'}")

@@ -11,14 +11,13 @@ feature_maps.csv (per map: mean and max activation for both configurations).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 import torch
 
 from glasskit.util.errors import GlasskitError, script
-from glasskit.util.outputs import open_output
+from glasskit.util.tables import write_table
 from glasskit.util.plotting import figure, save
 
 
@@ -44,7 +43,7 @@ def main() -> int:
     k = min(args.maps, m1.shape[1])
     top2 = torch.argsort(m2.mean(dim=(0, 2, 3)), descending=True)[:k].tolist()
     fig, axes = figure(1 + 2 * k, 2, width=1.6, height=1.7)
-    rows = [["layer", "map", "liquid_mean", "liquid_max", "glass_mean", "glass_max"]]
+    rows = []
     for r, name in enumerate(picks):
         ax = axes[r]
         ax[0].imshow(x[r].permute(1, 2, 0).numpy())
@@ -58,13 +57,13 @@ def main() -> int:
             a.set_axis_off()
     for layer, maps, ids in (("conv1", m1, range(k)), ("conv2", m2, top2)):
         for c in ids:
-            rows.append([layer, c] + [f"{v:.5g}" for r in range(2) for v in (maps[r, c].mean(), maps[r, c].max())])
+            rows += [{"layer": layer, "map": int(c), "configuration": name, "mean_activation": float(maps[r, c].mean()),
+                      "max_activation": float(maps[r, c].max())} for r, name in enumerate(picks)]
     out = args.out or args.run / "figures"
     from glasskit.ml.inference import stamp
     stamp(fig, run)  # which model drew this, and whether it is a result
     paths = save(fig, out / "feature_maps")
-    with open_output(out / "feature_maps.csv", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+    write_table(out / "feature_maps.csv", rows)
     print(f"wrote {paths[0]}, {paths[1]} and {out / 'feature_maps.csv'}")
     return 0
 

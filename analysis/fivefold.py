@@ -16,7 +16,8 @@ from pathlib import Path
 
 
 from glasskit.util.errors import script
-from glasskit.util.outputs import claim, output, record
+from glasskit.util.outputs import claim, record
+from glasskit.util.tables import write_table
 from glasskit.data.artificial import nfold_configuration, random_configuration
 from glasskit.data.images import render_matplotlib, save_png
 from glasskit.util.plotting import figure, save
@@ -36,21 +37,23 @@ def main(argv=None) -> int:
     record(out / "fivefold_rings.png")
     save_png(claim(out / "fivefold_final.png"), render_matplotlib(five.xs, five.types))
     record(out / "fivefold_final.png")
-    rows = ["variant,index,n_A,n_B,n_A_in_rings"]
+    rows = []
     panels = [("(a) five-fold rings", five.rings), ("(b) five-fold, filled", (five.xs, five.types))]
     for n in args.folds:
         for i in range(args.count):
             c = nfold_configuration(n, seed=args.seed + 1000 * n + i)
             save_png(claim(out / f"{n}fold_{i}.png"), render_matplotlib(c.xs, c.types))
             record(out / f"{n}fold_{i}.png")
-            rows.append(f"{n}fold,{i},{(c.types == 1).sum()},{(c.types == 2).sum()},{(c.rings[1] == 1).sum()}")
+            rows.append({"variant": f"{n}fold", "index": i, "n_A": int((c.types == 1).sum()),
+                         "n_B": int((c.types == 2).sum()), "n_A_in_rings": int((c.rings[1] == 1).sum())})
             if i == 0 and n != 5:
                 panels.append((f"{n}-fold", (c.xs, c.types)))
     for i in range(args.count):
         c = random_configuration(seed=args.seed + i)
         save_png(claim(out / f"random_{i}.png"), render_matplotlib(c.xs, c.types))
         record(out / f"random_{i}.png")
-        rows.append(f"random,{i},{(c.types == 1).sum()},{(c.types == 2).sum()},0")
+        rows.append({"variant": "random", "index": i, "n_A": int((c.types == 1).sum()), "n_B": int((c.types == 2).sum()),
+                     "n_A_in_rings": 0})
     panels.append(("random", (c.xs, c.types)))
     fig, axes = figure(len(panels), 1, width=2.4, height=2.6)
     for ax, (title, (xs, types)) in zip(axes[0], panels):
@@ -58,9 +61,8 @@ def main(argv=None) -> int:
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()
     paths = save(fig, out / "panel")
-    with output(out / "counts.csv") as p:
-        p.write_text("\n".join(rows) + "\n")
-    print(f"wrote {len(rows) - 1} images, {', '.join(map(str, paths))} and {out / 'counts.csv'}")
+    write_table(out / "counts.csv", rows)
+    print(f"wrote {len(rows) + 2} images, {', '.join(map(str, paths))} and {out / 'counts.csv'}")
     return 0
 
 

@@ -11,7 +11,7 @@ side per frame (fraction of the box, no periodic images: the authors' graphs). E
 averaged over simulations, gets T_g as the authors estimated it (glasskit.data.structure.branch_fit):
 straight lines on the glass branch (--glass-range, default 0.05-0.30) and on the liquid branch
 (--liquid-range, default 0.45-0.70), intersected, with a bootstrap sd; the same fit as
-analysis/ise.py's E_IS(T). Writes <out>.png/.pdf and <out>.csv (T, means, sds) plus <out>_tg.csv.
+analysis/ise.py's E_IS(T). Writes <out>.png/.pdf, <out>.csv (tidy: T, metric, mean, sd, n) and <out>_tg.csv.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 from glasskit.util.plotting import figure, save, sci
 from glasskit.campaign.store import open_campaign
 from glasskit.util.errors import GlasskitError, script
-from glasskit.util.outputs import claim, open_output, record
+from glasskit.util.tables import write_table
 from glasskit.data.structure import GLASS_RANGE, LIQUID_RANGE, branch_fit, graph_metrics
 
 METRICS = {"isolated_A": "isolated A particles", "BB_edges": "B-B edges", "components": "disjoint graphs"}
@@ -39,13 +39,13 @@ def per_temperature(path, k: int, max_sims: int | None, minimized: bool, l_win: 
         sel = type(sel)(sel.sim[keep], sel.frame[keep], sel.T[keep], sel.t_cool[keep])
         temps = np.unique(sel.T)[::-1]
         vals = {m: np.full((len(temps), len(sims)), np.nan) for m in METRICS}
-        field = "is/xs" if minimized else "frames/xs"
+        field = "is/x" if minimized else "frames/x"
         box = r.box
         rng = np.random.default_rng(seed)
         for chunk in r.iter_chunks(sel, (field,), size=128):
-            for s, T, xs in zip(chunk["sim"], chunk["T"], chunk[field]):
+            for s, T, x in zip(chunk["sim"], chunk["T"], chunk[field]):
                 origin = rng.uniform(0, 1, 2)
-                m = graph_metrics(xs * box, chunk["type"], box, k, l_win, origin)
+                m = graph_metrics(x, chunk["type"], box, k, l_win, origin)
                 i, j = np.searchsorted(-temps, -T), np.searchsorted(sims, s)
                 for name in METRICS:
                     vals[name][i, j] = m[name]
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         raise GlasskitError(f"--l-win {args.l_win} / --k {args.k} out of range", "0 < l_win <= 1, k >= 1")
     temps, vals, t_cool = per_temperature(args.campaign, args.k, args.max_sims, args.inherent, args.l_win)
     fig, axes = figure(3, 1)
-    table, tg_rows = [temps], []
+    table, tg_rows = [], []
     for ax, (name, label) in zip(axes[0], METRICS.items()):
         mean, sd = np.nanmean(vals[name], axis=1), np.nanstd(vals[name], axis=1)
         fit = branch_fit(temps, mean, args.glass_range, args.liquid_range)
@@ -91,7 +91,8 @@ def main(argv=None) -> int:
             ax.set_title(r"$T_g$ undetermined (branches do not cross in range)", fontsize=10)
         ax.set_xlabel(r"$T$ ($\epsilon_{AA}/k_B$)")
         ax.set_ylabel(f"{label} per frame")
-        table += [mean, sd]
+        n = np.isfinite(vals[name]).sum(axis=1)
+        table += [{"T": t, "metric": name, "mean": m, "sd": s, "n": int(c)} for t, m, s, c in zip(temps, mean, sd, n)]
         tg_rows.append((name, fit))
         print(f"{label:22s}: {fit.describe()}" + f" (slope {fit.glass[0]:.1f} on the glass branch, {fit.liquid[0]:.1f} on the liquid branch)")
     axes[0][0].legend(frameon=False, fontsize=8)
@@ -99,14 +100,12 @@ def main(argv=None) -> int:
     fig.suptitle(f"k = {args.k} nearest-neighbour graphs ({where}), $t_{{cool}}$ = {sci(t_cool)} steps", fontsize=11)
     fig.tight_layout()
     paths = save(fig, args.out)
-    header = "T," + ",".join(f"{m}_mean,{m}_sd" for m in METRICS)
-    np.savetxt(claim(f"{args.out}.csv"), np.stack(table, axis=1), delimiter=",", header=header, comments="")
-    record(f"{args.out}.csv")
-    with open_output(f"{args.out}_tg.csv") as fh:
-        fh.write("metric,Tg,Tg_sd,status,crossing,slope_glass,slope_liquid\n")
-        fh.writelines(f"{n},{f'{f.Tg:.6g}' if f.determined else ''},{f'{f.Tg_err:.6g}' if f.determined else ''},"
-                      f"{'determined' if f.determined else 'undetermined'},{f.Tg:.6g},{f.glass[0]:.6g},{f.liquid[0]:.6g}\n"
-                      for n, f in tg_rows)
+    write_table(f"{args.out}.csv", table)
+    write_table(f"{args.out}_tg.csv", [
+        {"metric": n, "Tg": f.Tg if f.determined else None, "Tg_sd": f.Tg_err if f.determined else None,
+         "status": "determined" if f.determined else "undetermined", "crossing": f.Tg,
+         "slope_glass": f.glass[0], "slope_liquid": f.liquid[0]} for n, f in tg_rows],
+        units={"crossing": "epsilon_AA/k_B", "slope_glass": "k_B/epsilon_AA", "slope_liquid": "k_B/epsilon_AA"})
     print("wrote", ", ".join(map(str, paths)), f"{args.out}.csv and {args.out}_tg.csv")
     return 0
 

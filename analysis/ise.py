@@ -26,7 +26,7 @@ import sys
 import numpy as np
 
 from glasskit.util.errors import GlasskitError, script
-from glasskit.util.outputs import claim, record
+from glasskit.util.tables import write_table
 from glasskit.campaign.store import open_campaign
 from glasskit.data.structure import GLASS_RANGE, LIQUID_RANGE, branch_fit
 
@@ -67,8 +67,7 @@ def main(argv=None) -> int:
         line += f"   (paper: {ref[0]:.5f} +- {ref[1]:.5f}; difference {e.mean() - ref[0]:+.5f})"
     print(line)
     if args.csv:
-        np.savetxt(claim(args.csv), e, delimiter=",", header="ise_per_particle", comments="")
-        record(args.csv)
+        write_table(args.csv, [{"T": args.T, "t_cool": args.t_cool, "E_IS": v} for v in e.tolist()])
     if args.plot:
         print("wrote", ", ".join(map(str, histogram(e, args.T, args.t_cool, ref, args.plot))))
     return 0
@@ -112,26 +111,27 @@ def curve(args) -> int:
         except GlasskitError as exc:  # e.g. a ramp with too few frames: its curve without T_g
             print(f"t_cool = {rate}: no T_g ({exc.problem})")
             ax.set_title(rf"$t_{{cool}}$ = {sci(rate)}", fontsize=10)
-            rows += [(rate, t, m, s) for t, m, s in zip(T, mean, sd)]
+            rows += [{"t_cool": rate, "T": t, "E_IS_mean": m, "E_IS_sd": s, "n": n} for t, m, s in zip(T, mean, sd)]
             continue
         if not fit.determined:  # crossing outside the data, or an sd as large as the value
             print(f"t_cool = {rate}: {fit.describe()}")
             ax.set_title(rf"$t_{{cool}}$ = {sci(rate)}: $T_g$ undetermined", fontsize=10)
-            rows += [(rate, t, m, s) for t, m, s in zip(T, mean, sd)]
+            rows += [{"t_cool": rate, "T": t, "E_IS_mean": m, "E_IS_sd": s, "n": n} for t, m, s in zip(T, mean, sd)]
             continue
         draw_branches(ax, fit)
         ax.set_title(rf"$t_{{cool}}$ = {sci(rate)}: $T_g$ = {fit.Tg:.3f} ± {fit.Tg_err:.3f}", fontsize=10)
-        rows += [(rate, t, m, s) for t, m, s in zip(T, mean, sd)]
-        tg.append((rate, fit.Tg, fit.Tg_err, *fit.glass, *fit.liquid, n))
+        rows += [{"t_cool": rate, "T": t, "E_IS_mean": m, "E_IS_sd": s, "n": n} for t, m, s in zip(T, mean, sd)]
+        tg.append({"t_cool": rate, "Tg": fit.Tg, "Tg_sd": fit.Tg_err, "glass_slope": fit.glass[0],
+                   "glass_intercept": fit.glass[1], "liquid_slope": fit.liquid[0], "liquid_intercept": fit.liquid[1],
+                   "simulations": n})
         print(f"t_cool = {rate}: T_g = {fit.Tg:.4f} +- {fit.Tg_err:.4f} from {n} simulation(s) "
               f"(glass slope {fit.glass[0]:.4f}, liquid slope {fit.liquid[0]:.4f})")
     fig.tight_layout()
     paths = save(fig, args.curve)
-    np.savetxt(claim(f"{args.curve}.csv"), np.array(rows), delimiter=",", header="t_cool,T,ise_mean,ise_sd", comments="")
-    record(f"{args.curve}.csv")
-    np.savetxt(claim(f"{args.curve}_tg.csv"), np.array(tg), delimiter=",", comments="",
-               header="t_cool,Tg,Tg_sd,glass_slope,glass_intercept,liquid_slope,liquid_intercept,simulations")
-    record(f"{args.curve}_tg.csv")
+    write_table(f"{args.curve}.csv", rows)
+    slopes = {"glass_slope": "k_B", "liquid_slope": "k_B", "glass_intercept": "epsilon_AA",
+              "liquid_intercept": "epsilon_AA"}
+    write_table(f"{args.curve}_tg.csv", tg, columns=["t_cool", "Tg", "Tg_sd", *slopes, "simulations"], units=slopes)
     print("wrote", ", ".join(map(str, paths)), f"{args.curve}.csv and {args.curve}_tg.csv")
     return 0
 

@@ -12,7 +12,6 @@ per variant and its verdict) and nfold_verdict.csv (variant, index, P(liquid), v
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from glasskit.util.errors import GlasskitError, script
-from glasskit.util.outputs import open_output
+from glasskit.util.tables import write_table
 from glasskit.util.plotting import figure, save
 
 
@@ -43,7 +42,7 @@ def main() -> int:
         raise GlasskitError(f"{args.run.name} is a {run.cfg.model} run", "pass a CNN run")
     variants = [(f"{n}-fold", lambda i, n=n: nfold_configuration(n, seed=args.seed + 1000 * n + i)) for n in args.folds]
     variants.append(("random", lambda i: random_configuration(seed=args.seed + i)))
-    rows, shown = [["variant", "index", "p_liquid", "verdict"]], []
+    rows, shown = [], []
     for name, make in variants:
         for i in range(args.count):
             c = make(i)
@@ -51,7 +50,7 @@ def main() -> int:
             x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().mul(pixel_scale(run.cfg.net))[None]
             with torch.no_grad():
                 p = float(torch.softmax(run.model(x), 1)[0, 0])
-            rows.append([name, i, f"{p:.4f}", "liquid" if p > 0.5 else "glass"])
+            rows.append({"variant": name, "index": i, "p_liquid": p, "verdict": "liquid" if p > 0.5 else "glass"})
             if i == 0:
                 shown.append((name, img, p))
     fig, axes = figure(len(shown), 1, width=2.2, height=2.5)
@@ -63,10 +62,9 @@ def main() -> int:
     from glasskit.ml.inference import stamp
     stamp(fig, run)  # which model drew this, and whether it is a result
     paths = save(fig, out / "nfold_verdict")
-    with open_output(out / "nfold_verdict.csv", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+    write_table(out / "nfold_verdict.csv", rows)
     for name, _ in variants:
-        ps = [float(r[2]) for r in rows[1:] if r[0] == name]
+        ps = [r["p_liquid"] for r in rows if r["variant"] == name]
         print(f"{name}: mean P(liquid) {np.mean(ps):.3f}, classified glass {sum(p <= 0.5 for p in ps)} of {len(ps)}")
     print(f"wrote {paths[0]}, {paths[1]} and {out / 'nfold_verdict.csv'}")
     return 0

@@ -7,7 +7,7 @@
 The two selections are a dataset's liquid and glass classes (jobs/datasets.toml). 500 bins,
 cutoff 10 sigma_AA (capped below half the box for small systems), freud; ``--validate`` also
 computes the first liquid frame with LAMMPS ``compute rdf`` (templates/lammps/rdf.in.j2) and
-prints the largest difference. Writes <out>.png/.pdf and <out>.csv (r, g_AA, g_AB, g_BB for
+prints the largest difference. Writes <out>.png/.pdf and <out>.csv (tidy: class, T, t_cool, frames, pair, r, g; one row per bin for
 both classes).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from glasskit.util.errors import script
-from glasskit.util.outputs import claim, record
+from glasskit.util.tables import write_table
 from glasskit.campaign.layout import Campaign
 from glasskit.data.datasets import load_datasets, select
 from glasskit.util.plotting import GLASS, LIQUID, figure, save, sci
@@ -62,23 +62,23 @@ def main(argv=None) -> int:
         rdfs = class_rdfs(reader, sels, args.bins, args.r_max, args.limit)
         if args.validate:
             sel = sels["liquid"][0]
-            x = reader.f["frames/x"][sel.sim[0], sel.frame[0]]
+            x = reader.read("frames/x", sel.sim[0], sel.frame[0])
             one = PartialRDF(reader.box, args.bins, args.r_max)
-            one.add(x, reader.f["frames/type"][...])
+            one.add(x, reader.types)
             ref = lammps_rdf(campaign.spec, campaign.workdir / "init.data", x, args.bins, one.r_max)
             diff = max(float(np.abs(one.g()[p] - ref[p]).max()) for p, *_ in PAIRS)
             print(f"validation against LAMMPS compute rdf (1 frame): max |g_glasskit - g_lammps| = {diff:.2e}")
     r = rdfs["liquid"].r
     fig, axes = figure(3, 1)
-    cols, header = [r], ["r"]
+    rows = []
     for ax, (pair, *_) in zip(axes[0], PAIRS):
         for name, color in (("liquid", LIQUID), ("glass", GLASS)):
             g = rdfs[name].g()[pair]
             T, t_cool = sels[name][1], sels[name][2]
             ax.plot(r, g, color=color, label=f"{name}: T = {T:.3g}, $t_{{cool}}$ = {sci(t_cool)} "
                                              f"({rdfs[name].frames} frames)")
-            cols.append(g)
-            header.append(f"g_{pair}_{name}")
+            rows += [{"class": name, "T": T, "t_cool": t_cool, "frames": rdfs[name].frames, "pair": pair,
+                      "r": ri, "g": gi} for ri, gi in zip(r.tolist(), g.tolist())]
         ax.set_xlabel(r"$r$ ($\sigma_{AA}$)")
         ax.set_ylabel(rf"$g_{{{pair}}}(r)$")
         ax.set_xlim(0, rdfs["liquid"].r_max)
@@ -86,8 +86,7 @@ def main(argv=None) -> int:
                bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     paths = save(fig, args.out)
-    np.savetxt(claim(f"{args.out}.csv"), np.stack(cols, axis=1), delimiter=",", header=",".join(header), comments="")
-    record(f"{args.out}.csv")
+    write_table(f"{args.out}.csv", rows)
     print("wrote", ", ".join(map(str, paths)), f"and {args.out}.csv")
     return 0
 

@@ -12,14 +12,13 @@ and where the good trials sit). Writes <out>.png/.pdf and <out>_trials.csv (one 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from glasskit.util.errors import GlasskitError, script
-from glasskit.util.outputs import open_output
+from glasskit.util.tables import write_table
 from glasskit.ml import triallog
 from glasskit.ml.runs import read_json
 from glasskit.util.plotting import figure, save
@@ -86,14 +85,16 @@ def draw(exps: dict[str, list[dict]], out: Path, space: dict) -> list[Path]:
 
 
 def write_csv(exps: dict[str, list[dict]], path: Path) -> None:
-    params = sorted({k for recs in exps.values() for r in recs for k in r.get("params", {})})
-    with open_output(path, newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["experiment", "tid", "status", "loss", "auc", "seconds", "run", "failure"] + params)
-        for name, recs in exps.items():
-            for r in recs:
-                w.writerow([name, r["tid"], r["status"], r.get("loss"), r.get("auc"), f"{r.get('seconds', 0):.3f}",
-                            r.get("run", ""), r.get("failure", "")] + [r.get("params", {}).get(p, "") for p in params])
+    """One row per trial; its hyperparameters in ``<path stem>_params.csv``, one row per (trial,
+    parameter)."""
+    rows = [{"experiment": name, "tid": r["tid"], "status": r["status"], "loss": r.get("loss"), "auc": r.get("auc"),
+             "seconds": r.get("seconds", 0.0), "run": r.get("run", ""), "failure": r.get("failure", "")}
+            for name, recs in exps.items() for r in recs]
+    write_table(path, rows, columns=["experiment", "tid", "status", "loss", "auc", "seconds", "run", "failure"])
+    write_table(path.with_name(path.stem + "_params.csv"),
+                [{"experiment": name, "tid": r["tid"], "parameter": k, "value": v}
+                 for name, recs in exps.items() for r in recs for k, v in sorted(r.get("params", {}).items())],
+                columns=["experiment", "tid", "parameter", "value"])
 
 
 def main() -> int:

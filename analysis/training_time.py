@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from glasskit.util.errors import GlasskitError, script
-from glasskit.util.outputs import claim, record
+from glasskit.util.tables import write_table
 from glasskit.util.plotting import figure, save
 
 PRESETS = ("model-i", "model-ii", "model-iii")
@@ -74,9 +74,7 @@ def main() -> int:
     ax.legend(fontsize=8)
     paths = save(fig, args.out)
     keys = ["model", "l_win", "nodes", "edges", "batch", "train_ms", "infer_ms", "minutes_10_epochs"]
-    claim(f"{args.out}.csv").write_text("\n".join([",".join(keys)] + [",".join(
-        f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys) for r in rows]) + "\n")
-    record(f"{args.out}.csv")
+    write_table(f"{args.out}.csv", rows, columns=keys, units={"minutes_10_epochs": "min", "l_win": "box side"})
     print(f"wrote {paths[0]}, {paths[1]} and {args.out}.csv")
     return 0
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from glasskit.util.errors import GlasskitError, script
-from glasskit.util.outputs import claim, record
+from glasskit.util.tables import write_table
 from glasskit.util.plotting import figure, save
 
 
@@ -71,9 +71,8 @@ def main() -> int:
     ax.set_ylabel("training dataset")
     fig.colorbar(im, ax=ax, label="AUC")
     paths = save(fig, out)
-    claim(f"{out}.csv").write_text("train,test,auc,n,run\n" + "".join(
-        f"{i},{j},{auc[a, b]:.4f},{count[a, b]},{runs[i].name}\n" for a, i in enumerate(ds) for b, j in enumerate(ds)))
-    record(f"{out}.csv")
+    write_table(f"{out}.csv", [{"train": i, "test": j, "auc": float(auc[a, b]), "n": int(count[a, b]),
+                                "run": runs[i].name} for a, i in enumerate(ds) for b, j in enumerate(ds)])
     print(f"wrote {paths[0]}, {paths[1]} and {out}.csv")
     return 0
 

@@ -45,19 +45,33 @@ def test_build_writes_labelled_images_graphs_and_metadata(campaign, number, liqu
     assert len(samples) == 6 and [s["cls"] for s in samples].count("liquid") == 3
     keys = {(s["sim"], s["frame"]) for s in samples}
     assert len(keys) == 6  # no frame in two classes
+    root = campaign.workdir / "datasets" / str(number)
     for s in samples:
-        assert s["label"] == ([1, 0] if s["cls"] == "liquid" else [0, 1])
-        assert (campaign.workdir / "datasets" / str(number) / s["image"]).is_file()
-    graphs = torch.load(campaign.workdir / "datasets" / str(number) / "graphs.pt", weights_only=False)
+        assert s["label"] == (1 if s["cls"] == "liquid" else 0)  # one convention: 0 glass, 1 liquid
+        assert (root / s["image"]).is_file() and (root / s["image"]).parent.name == s["cls"]
+    # ImageFolder's rule: one folder per class, class index = position of the folder name sorted
+    folders = sorted(p.name for p in (root / "images").iterdir() if p.is_dir())
+    assert folders == ["glass", "liquid"] and {folders.index(s["cls"]) for s in samples} == {0, 1}
+    assert all(folders.index(s["cls"]) == s["label"] for s in samples)
+    # graphs.pt: plain torch.load (weights_only, the safe default) reads it, labels included
+    raw = torch.load(root / "graphs.pt")
+    assert raw["y"].tolist() == [s["label"] for s in samples] and raw["classes"] == ["glass", "liquid"]
+    assert raw["sim"].tolist() == [s["sim"] for s in samples]
+    from glasskit.data.graphs import load_graphs
+    graphs = load_graphs(root / "graphs.pt")
     assert len(graphs) == 6
     g = graphs[samples[0]["graph"]]
-    assert g.x.shape[1] == 2 and g.edge_index.shape[0] == 2 and g.num_nodes > 3
+    assert g.x.shape[1] == 2 and g.edge_index.shape[0] == 2 and g.num_nodes > 3 and int(g.y) == samples[0]["label"]
+    assert int(g.edge_index.max()) < g.num_nodes  # indices within each graph
     glass = [s for s in samples if s["cls"] == "glass"]
     assert all(s["t_cool"] == glass_tcool and s["T"] == pytest.approx(0.05) for s in glass)
     # metadata a later reader needs: seed, box, units, the definitions, paths relative to the campaign
     assert meta["build_seed"] == 0 and meta["box"][0] == pytest.approx(meta["box"][1])  # square box
     assert "sigma_AA" in meta["units"] and "[[dataset]]" in meta["datasets_toml"]
-    assert meta["source"] == "campaign.h5" and not samples[0]["image"].startswith("/")
+    # paths in metadata are what they say: relative to the metadata file's directory
+    assert meta["paths"] == "relative to the directory of this file"
+    assert (root / meta["source"]).resolve() == (campaign.workdir / "campaign.h5").resolve()
+    assert not samples[0]["image"].startswith("/")
 
 
 def test_unknown_dataset_is_a_clear_error(campaign):

@@ -116,4 +116,6 @@ def test_cv_writes_a_table_of_three_folds(ml_campaign):
         sims.append({s for s, _ in cfgj["splits"]["val"] + cfgj["splits"]["test"]})
     assert not (sims[0] & sims[1]) and not (sims[1] & sims[2]) and len(set.union(*sims)) == 12
     lines = next(cv.glob("*/results.csv")).read_text().splitlines()
-    assert lines[-2].startswith("mean,") and lines[-1].startswith("sd,")
+    assert all(line.split(",")[0].isdigit() for line in lines[1:])  # tidy: one row per fold, no summary rows
+    summary = (next(cv.glob("*/summary.csv"))).read_text().splitlines()
+    assert summary[0].startswith("metric,mean,sd,n_folds") and summary[1].startswith("auc,")

@@ -1,5 +1,4 @@
 """The figure scripts that need a trained model, on two small real runs (CNN and D-MPNN)."""
-import csv
 import json
 import re
 import shutil
@@ -14,6 +13,7 @@ pytest.importorskip("torch")
 from glasskit.campaign.layout import Campaign  # noqa: E402
 from glasskit.campaign.spec import load_spec  # noqa: E402
 
+from glasskit.util.tables import read_table  # noqa: E402
 from conftest import ROOT, glasskit  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def test_accuracy_table_matches_the_runs(trained, tmp_path):
     models, runs = trained
     proc = script("accuracy.py", models, "--out", tmp_path / "acc")
     assert proc.returncode == 0, proc.stderr
-    rows = {(r["model"], r["dataset"]): r for r in csv.DictReader(open(tmp_path / "acc.csv"))}
+    rows = {(r["model"], r["dataset"]): r for r in read_table(tmp_path / "acc.csv")}
     for model, d in runs.items():
         test = json.loads((d / "metrics.json").read_text())["test"]
         assert float(rows[(model, "1")]["auc"]) == pytest.approx(test["auc"])
@@ -66,7 +66,7 @@ def test_a_damaged_run_is_reported_and_the_others_are_still_drawn(trained, tmp_p
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "skipping the damaged run dmpnn-d1-default-damaged0" in proc.stderr
     assert "skipping the damaged run cnn-d1-default-forged00" in proc.stderr
-    rows = {(r["model"], r["dataset"]): r for r in csv.DictReader(open(tmp_path / "acc.csv"))}
+    rows = {(r["model"], r["dataset"]): r for r in read_table(tmp_path / "acc.csv")}
     for model, d in runs.items():  # the good runs, and only they, make the bars
         assert float(rows[(model, "1")]["auc"]) == pytest.approx(json.loads((d / "metrics.json").read_text())["test"]["auc"])
     pred = work / runs["dmpnn"].name / "predictions.csv"
@@ -78,12 +78,12 @@ def test_a_damaged_run_is_reported_and_the_others_are_still_drawn(trained, tmp_p
 def test_attention_counts_are_consistent(trained, tmp_path):
     proc = script("attention.py", trained[1]["dmpnn"], "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
-    counts = list(csv.DictReader(open(tmp_path / "attention_counts.csv")))
+    counts = read_table(tmp_path / "attention_counts.csv")
     assert {c["config"] for c in counts} == {"liquid", "glass"}
     for c in counts:
         assert 0 < int(c["high"]) < int(c["edges"])
         assert int(c["high_AA"]) + int(c["high_AB"]) + int(c["high_BB"]) == int(c["high"])
-    edges = list(csv.DictReader(open(tmp_path / "attention.csv")))
+    edges = read_table(tmp_path / "attention.csv")
     assert len(edges) == sum(int(c["edges"]) for c in counts)
 
 
@@ -91,10 +91,11 @@ def test_cnn_figures_and_wrong_run_kind(trained, tmp_path):
     cnn, dmpnn = trained[1]["cnn"], trained[1]["dmpnn"]
     proc = script("feature_maps.py", cnn, "--out", tmp_path, "--maps", "3")
     assert proc.returncode == 0, proc.stderr
-    assert len(list(csv.DictReader(open(tmp_path / "feature_maps.csv")))) == 6
+    maps = read_table(tmp_path / "feature_maps.csv")  # tidy: one row per (map, configuration)
+    assert len(maps) == 12 and {r["configuration"] for r in maps} == {"liquid", "glass"}
     proc = script("nfold_verdict.py", cnn, "--out", tmp_path, "--count", "1", "--folds", "5")
     assert proc.returncode == 0, proc.stderr
-    rows = list(csv.DictReader(open(tmp_path / "nfold_verdict.csv")))
+    rows = read_table(tmp_path / "nfold_verdict.csv")
     assert [r["variant"] for r in rows] == ["5-fold", "random"] and all(0 <= float(r["p_liquid"]) <= 1 for r in rows)
     bad = script("feature_maps.py", dmpnn)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "CNN run" in bad.stderr
@@ -106,7 +107,7 @@ def test_transfer_and_training_time(trained, ml_campaign, tmp_path):
     models, runs = trained
     proc = script("transfer.py", models, "--model", "dmpnn", "--out", tmp_path / "tr")
     assert proc.returncode == 0, proc.stderr
-    cells = list(csv.DictReader(open(tmp_path / "tr.csv")))
+    cells = read_table(tmp_path / "tr.csv")
     test = json.loads((runs["dmpnn"] / "metrics.json").read_text())["test"]
     diagonal = [c for c in cells if c["train"] == c["test"] == "1"]
     assert len(diagonal) == 1 and diagonal[0]["run"] == runs["dmpnn"].name
@@ -116,7 +117,7 @@ def test_transfer_and_training_time(trained, ml_campaign, tmp_path):
     proc = script("training_time.py", "--campaign", c.workdir / "campaign.h5", "--spec", ml_campaign,
                   "--l-win", "0.6", "--steps", "1", "--batch", "1", "--out", tmp_path / "tt")
     assert proc.returncode == 0, proc.stderr
-    rows = list(csv.DictReader(open(tmp_path / "tt.csv")))
+    rows = read_table(tmp_path / "tt.csv")
     assert [r["model"] for r in rows] == ["model-i", "model-ii", "model-iii"] and all(float(r["train_ms"]) > 0 for r in rows)
     bad = script("training_time.py", "--steps", "0")
     assert bad.returncode == 2 and "--steps" in bad.stderr

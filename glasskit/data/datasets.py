@@ -3,11 +3,15 @@
 ``jobs/datasets.toml`` names each dataset's two classes as (T, ramp) frame selections of a
 collected campaign (:mod:`glasskit.campaign.store`). :func:`build` writes::
 
-    <workdir>/datasets/<id>/images/<class>_s<sim>_f<frame>.png     250 x 250 px, 100 dpi
-    <workdir>/datasets/<id>/graphs.pt                              list of torch-geometric Data
+    <workdir>/datasets/<id>/images/<class>/s<sim>_f<frame>.png     250 x 250 px, 100 dpi; one folder
+                                                                   per class (torchvision ImageFolder)
+    <workdir>/datasets/<id>/graphs.pt                              plain tensors (torch.load, no pickle
+                                                                   of classes): glasskit.data.graphs
     <workdir>/datasets/<id>/metadata.json                          one entry per sample
 
-Labels are one-hot: [1, 0] liquid, [0, 1] glass (SI section II).
+One label convention everywhere (metadata, graphs.pt ``y``, predictions.csv, ImageFolder's class
+index, which sorts the folder names): 0 = glass, 1 = liquid. The paper's one-hot vectors are
+``[1 - label, label]`` reversed, [1, 0] liquid (SI section II): training builds them from the label.
 """
 from __future__ import annotations
 
@@ -23,10 +27,11 @@ from tqdm import tqdm
 from glasskit.campaign.layout import Campaign
 from glasskit.util.errors import GlasskitError
 from glasskit.util.log import logger
-from glasskit.util.outputs import claim, claim_many, record, record_many
+from glasskit.util.outputs import claim, claim_many, record_many, replace_file
 from glasskit.campaign.store import CampaignReader, Selection, open_campaign
 
-LABELS = {"liquid": [1, 0], "glass": [0, 1]}
+CLASSES = ("glass", "liquid")  # label = index: ImageFolder's rule (folder names sorted)
+LABELS = {name: i for i, name in enumerate(CLASSES)}
 
 
 @dataclass(frozen=True)
@@ -129,10 +134,11 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
     if not samples:
         raise GlasskitError(f"dataset {dataset_id}: no frames match", "simulate and collect the campaign first")
     for i, s in enumerate(samples):
-        s["image"] = f"images/{s['cls']}_s{s['sim']}_f{s['frame']}.png" if images else None
+        s["image"] = f"images/{s['cls']}/s{s['sim']}_f{s['frame']}.png" if images else None
         s["graph"] = i if graphs else None
-    names = [Path(s["image"]).name for s in samples if s["image"]]
-    claim_many(out / "images", names)
+    names = {c: [Path(s["image"]).name for s in samples if s["image"] and s["cls"] == c] for c in CLASSES}
+    for c in CLASSES:
+        claim_many(out / "images" / c, names[c])
     for name in ("metadata.json",) + (("graphs.pt",) if graphs else ()):
         claim(out / name)
     workers = workers or max(1, min(os.cpu_count() or 1, len(samples) // 8 or 1))
@@ -144,13 +150,16 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
         for done in pool.map(_work, jobs):
             graphs_out.update(done)
             bar.update(len(done))
-    record_many(out / "images", names)
+    for c in CLASSES:
+        record_many(out / "images" / c, names[c])
     if graphs:
-        import torch
-        torch.save([graphs_out[i] for i in range(len(samples))], out / "graphs.pt")
-        record(out / "graphs.pt")
+        from glasskit.data.graphs import save_graphs
+        with replace_file(out / "graphs.pt") as tmp:
+            save_graphs(tmp, [graphs_out[i] for i in range(len(samples))], [s["label"] for s in samples],
+                        [s["sim"] for s in samples], [s["frame"] for s in samples])
     meta = {"dataset": dataset_id, "campaign": campaign.spec.campaign.name,
-            "source": os.path.relpath(path, campaign.workdir), "paths": "relative to the campaign directory",
+            "source": os.path.relpath(path, out), "paths": "relative to the directory of this file",
+            "labels": "0 = glass, 1 = liquid (graphs.pt y, predictions.csv, ImageFolder's class index)",
             "units": "LAMMPS lj: lengths in sigma_AA, temperatures in epsilon_AA / k_B; image and graph "
                      "coordinates scaled to the box",
             "box": [float(b) for b in box], "build_seed": bspec.seed, "datasets_toml": Path(datasets_file).read_text(),
@@ -159,8 +168,8 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
                         for n, (sel, T, tc) in sels.items()},
             "graphs": "graphs.pt" if graphs else None, "samples": samples}
     meta_path = out / "metadata.json"
-    meta_path.write_text(json.dumps(meta, indent=1))
-    record(meta_path)
+    with replace_file(meta_path) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1))
     logger.info("dataset %d: %d liquid (T = %.5g) + %d glass (T = %.5g) samples -> %s", dataset_id,
                 len(sels["liquid"][0]), sels["liquid"][1], len(sels["glass"][0]), sels["glass"][1], out)
     return meta_path

@@ -58,3 +58,44 @@ def frame_graph(x: np.ndarray, types: np.ndarray, box: np.ndarray, l_win: float,
     return Data(x=torch.from_numpy(onehot), edge_index=torch.from_numpy(edge_index),
                 edge_attr=torch.from_numpy(dist[:, None]), pos=torch.from_numpy(pos.astype(np.float32)),
                 particle=torch.from_numpy(idx.astype(np.int64)))
+
+
+GRAPHS_FORMAT = "glasskit-graphs-1"
+
+
+def save_graphs(path, graphs, labels, sims, frames) -> None:
+    """Write graphs as plain tensors, the collated form torch-geometric's InMemoryDataset uses
+    (every graph's rows concatenated, ``node_ptr`` / ``edge_ptr`` (G+1,) where each starts), so
+    plain ``torch.load`` (``weights_only=True``) reads it without glasskit or torch-geometric.
+
+    Keys: ``x`` (n, 2) float32 one-hot [A, B]; ``pos`` (n, 2) float32 window coordinates (sigma_AA);
+    ``particle`` (n,) atom index in the frame; ``edge_index`` (2, E) int64 (indices within each
+    graph); ``edge_attr`` (E, 1) float32 distance (sigma_AA); ``y`` (G,) int64 label (0 glass,
+    1 liquid); ``sim``, ``frame`` (G,) where each graph comes from; ``classes``, ``format``."""
+    import torch
+    node_ptr = np.cumsum([0] + [int(g.num_nodes) for g in graphs])
+    edge_ptr = np.cumsum([0] + [int(g.edge_index.shape[1]) for g in graphs])
+    cat = (lambda key, dim=0: torch.cat([getattr(g, key) for g in graphs], dim=dim) if graphs else torch.empty(0))
+    torch.save({"format": GRAPHS_FORMAT, "classes": ["glass", "liquid"],
+                "x": cat("x"), "pos": cat("pos"), "particle": cat("particle"),
+                "edge_index": cat("edge_index", 1), "edge_attr": cat("edge_attr"),
+                "node_ptr": torch.as_tensor(node_ptr, dtype=torch.int64),
+                "edge_ptr": torch.as_tensor(edge_ptr, dtype=torch.int64),
+                "y": torch.as_tensor(labels, dtype=torch.int64), "sim": torch.as_tensor(sims, dtype=torch.int64),
+                "frame": torch.as_tensor(frames, dtype=torch.int64)}, path)
+
+
+def load_graphs(path) -> list:
+    """The graphs of :func:`save_graphs` as torch-geometric ``Data`` objects, each with its ``y``."""
+    import torch
+    from torch_geometric.data import Data
+    d = torch.load(path)  # plain tensors: the safe default weights_only=True loader
+    if d.get("format") != GRAPHS_FORMAT:
+        raise ValueError(f"{path} is not a glasskit graphs file (format {d.get('format')!r})")
+    out = []
+    for i in range(len(d["y"])):
+        n0, n1, e0, e1 = int(d["node_ptr"][i]), int(d["node_ptr"][i + 1]), int(d["edge_ptr"][i]), int(d["edge_ptr"][i + 1])
+        out.append(Data(x=d["x"][n0:n1], pos=d["pos"][n0:n1], particle=d["particle"][n0:n1],
+                        edge_index=d["edge_index"][:, e0:e1], edge_attr=d["edge_attr"][e0:e1],
+                        y=d["y"][i:i + 1], sim=int(d["sim"][i]), frame=int(d["frame"][i])))
+    return out

@@ -5,14 +5,13 @@ frames stay in one fold). For fold i the model is trained on the other K - 1 fol
 held-out fold is split 50/50 (by simulation) into validation (epoch selection) and test. The
 hyperparameters of fold i come from ``choose(cv_id, i, table, outer_train)``: by default the configured
 preset / ``--hp`` values; a hyperparameter search plugs in there (it sees only the outer-train
-samples, which it splits 80/10/10 itself: :class:`glasskit.ml.search.tune.Tuner`). Results: ``<workdir>/cv/<cv id>/results.{json,csv}``
+samples, which it splits 80/10/10 itself: :class:`glasskit.ml.search.tune.Tuner`). Results: ``<workdir>/cv/<cv id>/results.{json,csv}`` (one row per fold), ``summary.csv`` (mean, sd, n), ``hyperparameters.csv`` (fold, parameter, value)
 with each fold's AUC, accuracy and chosen hyperparameters, and mean +- sd over folds.
 """
 from __future__ import annotations
 
 import contextlib
 
-import csv
 import json
 from pathlib import Path
 from typing import Callable
@@ -20,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from glasskit.util.log import logger
+from glasskit.util.tables import write_table
 from glasskit.ml import runs
 from glasskit.ml.config import RunConfig
 from glasskit.ml.launch import Launcher
@@ -87,6 +87,14 @@ def _slurm_array(folds, inputs: Inputs, launcher: Launcher, cv_id: str) -> list[
     return [finish(job, d) for job, d in zip(jobs, dirs)]
 
 
+def _cells(name: str, v) -> list[tuple[str, object]]:
+    """A hyperparameter as (parameter, value) rows: a list (e.g. layer widths) one row per item,
+    ``name[i]``, so every cell holds one value."""
+    if isinstance(v, (list, tuple)):
+        return [(f"{name}[{i}]", x) for i, x in enumerate(v)]
+    return [(name, v)]
+
+
 def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: list[Path],
                   searches: dict | None = None) -> int:
     """results.json / results.csv of a CV from its fold runs' metrics; 1 if a fold is missing.
@@ -115,16 +123,15 @@ def write_results(workdir: Path, cv_id: str, cfg: RunConfig, K: int, run_dirs: l
     out = Path(workdir) / "cv" / cv_id
     out.mkdir(parents=True, exist_ok=True)
     runs.write_json(out / "results.json", res)
-    with open(out / "results.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["fold", "run", "auc", "accuracy", "n_test", "hyperparameters", "search", "chosen"])
-        for r in rows:
-            sr = r["search"] or {}
-            w.writerow([r["fold"], r["run"], f"{r['auc']:.6g}", f"{r['accuracy']:.6g}", r["n_test"],
-                        json.dumps(r["hyperparameters"], sort_keys=True), sr.get("experiment", ""),
-                        json.dumps(sr.get("params", {}), sort_keys=True) if sr else ""])
-        w.writerow(["mean", "", f"{res['auc_mean']:.6g}", f"{res['accuracy_mean']:.6g}", "", "", "", ""])
-        w.writerow(["sd", "", f"{res['auc_sd']:.6g}", f"{res['accuracy_sd']:.6g}", "", "", "", ""])
+    # tidy: one row per fold; the summary and each fold's hyperparameters in tables of their own
+    write_table(out / "results.csv", [{**{k: r[k] for k in ("fold", "run", "auc", "accuracy", "n_test", "val_accuracy",
+                                                            "n_val")},
+                                       "search": (r["search"] or {}).get("experiment", "")} for r in rows])
+    write_table(out / "summary.csv", [{"metric": m, "mean": res[f"{m}_mean"], "sd": res[f"{m}_sd"], "n_folds": len(rows),
+                                       "model": cfg.model, "dataset": cfg.dataset} for m in ("auc", "accuracy")])
+    write_table(out / "hyperparameters.csv", [
+        {"fold": r["fold"], "source": "search" if r["search"] else "preset", "parameter": p, "value": x}
+        for r in rows for k, v in sorted(r["hyperparameters"].items()) for p, x in _cells(k, v)])
     logger.info("%d-fold CV of %s on dataset %d: AUC %.4f +- %.4f, accuracy %.4f +- %.4f -> %s", K,
                 cfg.model, cfg.dataset, res["auc_mean"], res["auc_sd"], res["accuracy_mean"],
                 res["accuracy_sd"], out / "results.json")

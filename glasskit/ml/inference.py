@@ -78,7 +78,7 @@ def stamp(fig, run: LoadedRun) -> None:
     print(source)
 
 
-PREDICTION_COLUMNS = ["sample", "sim", "frame", "T", "label", "score", "split"]
+from glasskit.ml.train import PREDICTION_COLUMNS  # noqa: E402  the one list of its columns
 
 
 def predictions(run_dir: Path) -> list[dict]:
@@ -87,14 +87,17 @@ def predictions(run_dir: Path) -> list[dict]:
     A damaged file is one :class:`GlasskitError` naming it and the row."""
     import csv
     import math
+    from glasskit.util.tables import bare, header
     path = Path(run_dir) / "predictions.csv"
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh)
-            if reader.fieldnames != PREDICTION_COLUMNS:
-                raise ValueError(f"header {reader.fieldnames}, expected {','.join(PREDICTION_COLUMNS)}")
+            want = [header(c) for c in PREDICTION_COLUMNS]
+            if reader.fieldnames != want:
+                raise ValueError(f"header {reader.fieldnames}, expected {','.join(want)}")
             rows = []
             for n, r in enumerate(reader, 2):
+                r = {bare(k): v for k, v in r.items()}
                 ok = (all(str(r.get(k, "")).lstrip("-").isdigit() for k in ("sample", "sim", "frame"))
                       and r["label"] in ("0", "1") and r["split"] in ("test", "val"))
                 score = float(r["score"]) if ok else math.nan

@@ -59,7 +59,7 @@ def load_samples(campaign_file: str | Path, spec_path: str | Path, dataset: int,
             if not len(sel):
                 raise GlasskitError(f"dataset {dataset}: no {name} frames in {campaign_file}",
                                     "simulate and collect the campaign first")
-            xs = np.concatenate([c["frames/xs"] for c in reader.iter_chunks(sel)])
+            xs = np.concatenate([c["frames/xs"] for c in reader.iter_chunks(sel, ("frames/xs",))])
             parts.append((sel, xs, int(name == "liquid")))
         types, box = reader.f["frames/type"][...], reader.box
     sim = np.concatenate([p[0].sim for p in parts])

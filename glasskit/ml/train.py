@@ -8,7 +8,7 @@ permutation), gradients are averaged by DDP, predictions are gathered, and rank 
 
     <run>/checkpoint.pt   every epoch, atomically (tmp + rename); weights_only=True loadable
     <run>/best.pt         model weights of the best validation epoch
-    <run>/epochs.csv      epoch, loss, val_auc, val_accuracy, val_loss, lr, seconds, samples_per_s
+    <run>/epochs.csv      (tidy: glasskit.util.tables) epoch, loss, val_auc, val_accuracy, val_loss, lr, seconds, samples_per_s
     <run>/predictions.csv sample, sim, frame, T, label (1 liquid), score (P(liquid)), split
     <run>/metrics.json    resolved config, parameter count, world size, per-epoch history, test
 
@@ -18,7 +18,6 @@ from (seed, epoch, sample).
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -301,9 +300,8 @@ def _epoch(net, model, cfg, loaders, sets, opt, sched, epoch, dist, table, progr
 
 
 def _write_epochs(run_dir: Path, history: list[dict]) -> None:
-    lines = [",".join(history[0])] + [",".join(f"{v:.6g}" if isinstance(v, float) else str(v)
-                                               for v in h.values()) for h in history]
-    _atomic_text(run_dir / "epochs.csv", "\n".join(lines) + "\n")
+    from glasskit.util.tables import table_text
+    _atomic_text(run_dir / "epochs.csv", table_text(history))
 
 
 def _check_finite(loss_sum: float, scores: np.ndarray, where: str) -> None:
@@ -353,13 +351,13 @@ def _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params) 
     return metrics
 
 
+# predictions.csv: one row per scored sample; T in epsilon_AA/k_B, label 1 = liquid, score = P(liquid)
+PREDICTION_COLUMNS = ["sample", "sim", "frame", "T", "label", "score", "split"]
+
+
 def _write_predictions(run_dir: Path, table: SampleTable, parts: dict) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["sample", "sim", "frame", "T", "label", "score", "split"])
-            for name, (ids, scores) in parts.items():
-                for i, s in zip(ids.tolist(), scores.tolist()):
-                    w.writerow([i, int(table.sim[i]), int(table.frame[i]), f"{table.T[i]:.6g}",
-                                int(table.label[i]), f"{s:.6g}", name])
-    _atomic(run_dir / "predictions.csv", write)
+    from glasskit.util.tables import table_text
+    rows = [{"sample": i, "sim": int(table.sim[i]), "frame": int(table.frame[i]), "T": float(table.T[i]),
+             "label": int(table.label[i]), "score": s, "split": name}
+            for name, (ids, scores) in parts.items() for i, s in zip(ids.tolist(), scores.tolist())]
+    _atomic_text(run_dir / "predictions.csv", table_text(rows, PREDICTION_COLUMNS))
