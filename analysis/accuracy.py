@@ -124,10 +124,12 @@ def main() -> int:
             sel = {r["dataset"]: r for r in rows if r["model"] == model}
             x = np.array([i + (k - 0.5) * 0.38 for i, d in enumerate(datasets) if d in sel])
             y = [sel[d][metric] for d in datasets if d in sel]
-            e = [sel[d][f"{metric}_sd"] for d in datasets if d in sel]
+            e = np.nan_to_num(np.array([sel[d][f"{metric}_sd"] for d in datasets if d in sel], dtype=float))
+            # mean +- sd, clipped to the metric's range [0, 1]: no bar reaches past a perfect score
+            yerr = np.array([np.minimum(e, np.array(y, dtype=float)), np.minimum(e, 1 - np.array(y, dtype=float))])
             if len(x):
                 bad = [sel[d]["verdict"] != "result" for d in datasets if d in sel]
-                bars = ax.bar(x, y, 0.36, yerr=e, capsize=3, label=NAMES[model], color=("tab:orange", "tab:purple")[k])
+                bars = ax.bar(x, y, 0.36, yerr=yerr, capsize=3, label=NAMES[model], color=("tab:orange", "tab:purple")[k])
                 for bar, b, d in zip(bars, bad, [d for d in datasets if d in sel]):
                     if b:
                         bar.set_hatch("//")

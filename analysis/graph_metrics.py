@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     for ax, (name, label) in zip(axes[0], METRICS.items()):
         mean, sd = np.nanmean(vals[name], axis=1), np.nanstd(vals[name], axis=1)
         fit = branch_fit(temps, mean, args.glass_range, args.liquid_range)
-        ax.errorbar(temps, mean, yerr=sd, fmt="o", ms=2, lw=0.6, color="0.3", label="mean ± sd")
+        ax.errorbar(temps, mean, yerr=sd, fmt="o", ms=2, lw=0.6, color="0.3", label=f"mean ± sd ({vals[name].shape[1]} simulations)")
         if fit.determined:
             draw_branches(ax, fit)
             ax.set_title(rf"$T_g$ = {fit.Tg:.3f} ± {fit.Tg_err:.3f}", fontsize=10)

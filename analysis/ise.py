@@ -147,6 +147,9 @@ def histogram(e: np.ndarray, T: float, t_cool, ref, path):
     ax.axvline(e.mean(), color="tab:red", lw=1, label="glasskit mean")
     ax.set_xlabel(r"inherent-structure energy per particle ($\epsilon_{AA}$)")
     ax.set_ylabel("frames")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # -3.8675-like labels: four fit without overlapping
+    ax.ticklabel_format(axis="x", useOffset=False)
     ax.set_title(f"T = {T}" + (f", $t_{{cool}}$ = {sci(t_cool)}" if t_cool else ""), fontsize=10)
     ax.legend(frameon=False, fontsize=8)
     return save(fig, path)

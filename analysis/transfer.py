@@ -61,7 +61,9 @@ def main() -> int:
     out = args.out or args.models.parent / "figures" / f"transfer_{args.model}"
     fig, axes = figure(1, 1, width=1.0 + 0.8 * len(ds), height=0.8 + 0.8 * len(ds))
     ax = axes[0][0]
-    im = ax.imshow(auc, vmin=0.5, vmax=1.0, cmap="viridis")
+    # the whole AUC range on a diverging scale centred on chance: 0 (inverted) is as far from
+    # white as 1 (perfect), so a model that ranks backwards is never drawn like chance
+    im = ax.imshow(auc, vmin=0.0, vmax=1.0, cmap="RdBu_r")
     for a in range(len(ds)):
         for b in range(len(ds)):
             ax.text(b, a, f"{auc[a, b]:.3f}\nn={count[a, b]}", ha="center", va="center", fontsize=8, color="w" if auc[a, b] < 0.8 else "k")
@@ -69,7 +71,7 @@ def main() -> int:
     ax.set_yticks(range(len(ds)), ds)
     ax.set_xlabel("test dataset")
     ax.set_ylabel("training dataset")
-    fig.colorbar(im, ax=ax, label="AUC")
+    fig.colorbar(im, ax=ax, label="AUC (0.5: chance)")
     paths = save(fig, out)
     write_table(f"{out}.csv", [{"train": i, "test": j, "auc": float(auc[a, b]), "n": int(count[a, b]),
                                 "run": runs[i].name} for a, i in enumerate(ds) for b, j in enumerate(ds)])

@@ -61,11 +61,19 @@ again resumes the experiment (more --evals extend it) and never redoes a finishe
 """
 
 
+JSON_HELP = "print the result as JSON on stdout (ids, paths, states) for scripts; log lines stay on stderr"
+
+
+def _json_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
 def _launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cluster", default="local", help="cluster profile: a name (./hpc/clusters/NAME.toml, $GLASSKIT_CLUSTERS, "
                    "shipped: local, example-supercomputer) or a .toml path (default local)")
     p.add_argument("--executor", choices=["slurm", "local"],
                    help="slurm (sbatch) or local (this machine); default: slurm if sbatch exists")
+    _json_arg(p)
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
@@ -118,6 +126,9 @@ def _submit_parser(sub) -> None:
                         help="also re-run done simulations that glasskit verify condemns (corrupt or inconsistent)")
         st.add_argument("--dry-run", action="store_true",
                         help="print the sbatch script and the first LAMMPS input; write and submit nothing")
+        st.add_argument("--allow-long", action="store_true",
+                        help="with --executor local: run even when the bill needs more than a day of this "
+                             "machine's cores (refused otherwise)")
     for stage, what in (("train", "train one CNN or D-MPNN (DDP over --tasks processes, via submitit)"),
                         ("cv", "three-fold nested cross-validation: one training run per outer fold"),
                         ("search", "hyperparameter search: TPE trials, in process or on --workers")):
@@ -137,7 +148,9 @@ def parser() -> argparse.ArgumentParser:
                                   "simulate, minimize, collect, learn.", epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version=f"glasskit {__version__}")
-    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    noise = top.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    noise.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _submit_parser(sub)
@@ -169,6 +182,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", help="campaign file (default <workdir>/campaign.h5)")
     c.add_argument("--standalone", action="store_true",
                    help="copy the data in (a file that travels without its shards) instead of mapping them")
+    _json_arg(c)
 
     e = sub.add_parser("export", help="frames in the field's formats: H5MD, GSD, extended XYZ, LAMMPS data",
                        description="Write selected frames of the collected campaign file for other tools: h5md "
@@ -190,9 +204,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--T", type=float, help="target temperature of the frames (epsilon_AA/k_B, within +-0.005)")
     e.add_argument("--t-cool", type=int, help="only ramps of this t_cool (MD steps)")
     e.add_argument("--inherent", action="store_true", help="inherent-structure positions (minimized frames only)")
+    _json_arg(e)
 
     ds_ = sub.add_parser("describe", help="what every dataset of a glasskit HDF5 file holds (units, dimensions)")
     ds_.add_argument("file", help="a shard or campaign file")
+    _json_arg(ds_)
 
     d = sub.add_parser("dataset", help="datasets 1-6: images, graphs and metadata from the campaign file")
     dsub = d.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -204,9 +220,11 @@ def parser() -> argparse.ArgumentParser:
     db.add_argument("--datasets", default="jobs/datasets.toml", help="dataset definitions")
     db.add_argument("--renderer", choices=["fast", "matplotlib"], help="override [build] renderer")
     db.add_argument("--workers", type=int, help="processes (default: one per core)")
+    _json_arg(db)
 
     v = sub.add_parser("verify", help="check every shard: readable, schema, frame counts, checksums")
     _campaign_args(v)
+    _json_arg(v)
 
     i = sub.add_parser("init", help="lay out a project: the shipped jobs/*.toml and a cluster profile skeleton",
                        description="Copy the shipped specs into DIR/jobs/ and, with --cluster NAME, write "
@@ -214,12 +232,13 @@ def parser() -> argparse.ArgumentParser:
                        "files are kept.")
     i.add_argument("directory", nargs="?", default=".", help="the project directory (default: here)")
     i.add_argument("--cluster", metavar="NAME", help="also write hpc/clusters/NAME.toml (then use --cluster NAME)")
+    _json_arg(i)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    setup(args.verbose)
+    setup(args.verbose, args.quiet)
     try:
         return _dispatch(args)
     except GlasskitError as exc:
@@ -231,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("glasskit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (| head): nothing more to say there
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush is quiet
+        print("glasskit: error: the output was closed before it was all written (a pipe into head?)",
+              file=sys.stderr)
+        return 141
 
 
 def _dispatch(args) -> int:
@@ -240,32 +265,47 @@ def _dispatch(args) -> int:
         except ImportError as exc:
             raise GlasskitError(f"training needs the [ml] extra ({exc.name} is not installed)",
                                 "run bash hpc/setup/install.sh, or pip install -e '.[ml]'") from None
-        return submit_learning(args.stage, args.model, args.dataset, preset=args.preset, hp=args.hp,
+        report: dict = {}
+        code = submit_learning(args.stage, args.model, args.dataset, preset=args.preset, hp=args.hp,
                                spec_path=args.spec, workdir=args.workdir, cluster=args.cluster,
                                executor=args.executor, tasks=args.tasks, models=args.models,
                                datasets=args.datasets, wait=args.wait, dry_run=args.dry_run,
-                               folds=getattr(args, "folds", 3), search=_search_opts(args))
+                               folds=getattr(args, "folds", 3), search=_search_opts(args),
+                               out=_out(args), report=report)
+        if args.json:
+            print(json.dumps({"stage": args.stage, "exit_code": code, **report}, indent=1, default=str))
+        return code
     if args.command == "submit":
         from glasskit.batch.submit import submit
         return submit(args.stage, args.spec, args.array, args.cluster, args.executor,
-                      dry_run=args.dry_run, workdir=args.workdir, ranks=args.ranks, redo=args.redo)
+                      dry_run=args.dry_run, workdir=args.workdir, ranks=args.ranks, redo=args.redo,
+                      allow_long=args.allow_long, as_json=args.json, out=_out(args))
     if args.command == "init":
         from glasskit.batch.project import init_project
         written = init_project(args.directory, args.cluster)
-        print(f"{len(written)} file(s) written under {args.directory}; next: edit jobs/simulate.toml"
-              + (f" and hpc/clusters/{args.cluster}.toml, then glasskit submit simulate --cluster {args.cluster} "
-                 "--dry-run" if args.cluster else ", then glasskit submit simulate --dry-run"))
+        if args.json:
+            print(json.dumps({"project": str(args.directory), "written": [str(p) for p in written]}, indent=1))
+            return 0
+        where = args.directory
+        print(f"{len(written)} file(s) written under {where}. First, from {where} or any folder below it:\n"
+              "  glasskit submit simulate --spec jobs/demo.toml --executor local   # the demo: 48 small ramps, "
+              "minutes here\n"
+              + (f"  glasskit submit simulate --cluster {args.cluster} --dry-run          # the paper campaign "
+                 f"(jobs/simulate.toml) on your site, after editing hpc/clusters/{args.cluster}.toml"
+                 if args.cluster else "  glasskit submit simulate --cluster NAME --dry-run   # the paper campaign "
+                 "(jobs/simulate.toml) at a site: glasskit init --cluster NAME writes a profile to fill in"))
         return 0
     if args.command == "run":
         from glasskit.stages.taskcli import run_task
         return run_task(args.stage, args.spec, args.workdir, args.sims, args.tasks, args.ranks,
                         args.task, args.submission, args.balance)
     if args.command == "describe":
-        from glasskit.campaign.schema import describe_file
+        from glasskit.campaign.schema import describe_file, describe_json
         try:
-            print(describe_file(args.file))
+            text = json.dumps(describe_json(args.file), indent=1) if args.json else describe_file(args.file)
         except OSError as exc:
             raise GlasskitError(f"cannot read {args.file}: {exc}", "give a glasskit shard or campaign file") from None
+        print(text)
         return 0
     if args.command == "export" and args.file:
         return _export(None, args)
@@ -276,6 +316,13 @@ def _dispatch(args) -> int:
         return {"status": _status, "collect": _collect, "verify": _verify,
                 "dataset": _dataset, "export": _export}[args.command](campaign, args)
     raise AssertionError(args.command)
+
+
+def _out(args):
+    """Where a command's human output goes: stdout, or stderr when stdout carries --json."""
+    if getattr(args, "json", False):
+        return lambda text="": print(text, file=sys.stderr)
+    return print
 
 
 def _search_opts(args) -> dict | None:
@@ -315,7 +362,15 @@ def _learning_status(workdir) -> dict:
 
 def _collect(campaign, args) -> int:
     from glasskit.campaign.store import collect
-    print(collect(campaign, args.output, standalone=args.standalone))
+    path = collect(campaign, args.output, standalone=args.standalone)
+    if args.json:
+        import h5py
+        with h5py.File(path, "r", locking=False) as f:
+            info = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()
+                    if k in ("campaign", "simulated", "minimized", "standalone", "created")}
+        print(json.dumps({"campaign_file": str(path), **info}, indent=1, default=str))
+    else:
+        print(path)
     return 0
 
 
@@ -327,22 +382,34 @@ def _export(campaign, args) -> int:
                            frames=parse_array(args.frames, "--frames").indices if args.frames else None,
                            T=args.T, t_cool=args.t_cool, inherent=args.inherent)
     with open_campaign(args.file or campaign) as reader:
-        for path in export(reader, args.format, args.out, what):
-            print(path)
+        paths = export(reader, args.format, args.out, what)
+    print(json.dumps({"format": args.format, "files": [str(p) for p in paths]}, indent=1) if args.json
+          else "\n".join(map(str, paths)))
     return 0
 
 
 def _dataset(campaign, args) -> int:
     from glasskit.data.datasets import build
     both = not (args.images or args.graphs)
-    print(build(campaign, args.number, images=args.images or both, graphs=args.graphs or both,
-                datasets_file=args.datasets, renderer=args.renderer, workers=args.workers))
+    meta = build(campaign, args.number, images=args.images or both, graphs=args.graphs or both,
+                 datasets_file=args.datasets, renderer=args.renderer, workers=args.workers)
+    if args.json:
+        m = json.loads(meta.read_text())
+        print(json.dumps({"dataset": args.number, "metadata": str(meta), "directory": str(meta.parent),
+                          "classes": m["classes"], "samples": len(m["samples"])}, indent=1))
+    else:
+        print(meta)
     return 0
 
 
 def _verify(campaign, args) -> int:
     from glasskit.campaign.verify import verify
     rep = verify(campaign)
+    if args.json:
+        print(json.dumps({"shards": rep.shards, "rows_ok": rep.rows_ok, "problems": rep.problems,
+                          "flagged": rep.flagged, "condemned": {k: sorted(v) for k, v in rep.condemned.items()},
+                          "repair": rep.repair(campaign.spec.path)}, indent=1))
+        return 1 if rep.problems else 0
     for line in rep.problems:
         print(f"BAD {line}")
     for line in rep.flagged:

@@ -35,7 +35,7 @@ def test_slurm_array_completes_and_status_reads_it(local_slurm, tmp_path):
     logs = sorted(Path(campaign.log_dir(rec["submission"])).glob(f"{rec['job_id']}_*.out"))
     assert len(logs) == 5 and "done" in logs[0].read_text()
     out = glasskit("status", "--spec", spec, env=local_slurm).stdout
-    assert "done 5, running 0, failed 0, missing 0" in out
+    assert "done 5, running 0, waiting 0, failed 0, missing 0" in out
 
 
 def test_kill_9_of_a_running_slurm_task_then_resubmit(local_slurm, tmp_path):

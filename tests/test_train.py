@@ -130,7 +130,7 @@ def test_metrics_record_what_the_issue_asks(table, tmp_path):
     assert all(e["seconds"] > 0 and e["samples_per_s"] > 0 for e in disk["epochs"])
     assert 0 <= m["test"]["auc"] <= 1 and m["test"]["n"] == len(_parts(table, cfg)["test"])
     rows = (tmp_path / "predictions.csv").read_text().splitlines()
-    assert rows[0] == "sample,sim,frame,T,label,score,split" and len(rows) - 1 == m["test"]["n"] + m["val"]["n"]
+    assert rows[0] == "sample,sim,frame,T [epsilon_AA/k_B],label,score,split" and len(rows) - 1 == m["test"]["n"] + m["val"]["n"]
 
 
 def _weights(run_dir):

@@ -22,7 +22,7 @@ from glasskit.util.errors import GlasskitError
 from glasskit.util.paths import CLUSTERS
 
 SHIPPED = CLUSTERS
-PROJECT = Path("hpc") / "clusters"  # relative to the current directory: the user's project
+PROJECT = Path("hpc") / "clusters"  # relative to the project root (glasskit.util.paths.project_root)
 _TOKEN = re.compile(r"[A-Za-z0-9_./+=:{}-]+")
 _WORD = re.compile(r"[A-Za-z0-9_.,-]*")
 _PATTERNS = {
@@ -137,7 +137,8 @@ def slurm_time(minutes_: int) -> str:
 def search_path() -> list[Path]:
     """Where ``--cluster NAME`` is looked for, first match wins."""
     extra = [Path(p) for p in os.environ.get("GLASSKIT_CLUSTERS", "").split(os.pathsep) if p]
-    return [PROJECT, *extra, SHIPPED]
+    from glasskit.util.paths import project_root
+    return [project_root() / PROJECT, *extra, SHIPPED]
 
 
 def available() -> list[str]:
@@ -147,7 +148,8 @@ def available() -> list[str]:
 def find(name: str) -> Path:
     """The profile file of ``--cluster name``: a name, or a path ending in ``.toml``."""
     if (name or "").endswith(".toml"):
-        path = Path(name)
+        from glasskit.util.paths import in_project
+        path = in_project(name)
         if not path.is_file():
             raise GlasskitError(f"cluster profile file {name!r} does not exist",
                                 "give a path to a .toml file, or a name: " + ", ".join(available()))

@@ -6,6 +6,7 @@ array runs only what is neither done nor still running (resume after a crash).
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import socket
@@ -194,7 +195,7 @@ def _short(ranges: str, limit: int = 60) -> str:
 
 def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, executor: str | None,
            dry_run: bool = False, workdir: str | None = None, ranks: int | None = None, out=print,
-           redo: bool = False) -> int:
+           redo: bool = False, allow_long: bool = False, as_json: bool = False) -> int:
     """The ``glasskit submit`` command; returns the exit code.
 
     Deciding what to run and recording the submission happen under the campaign's submit lock,
@@ -205,7 +206,7 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
     profile = load_cluster(cluster)
     ex = get_executor(executor)
     if dry_run:  # a dry run shows the script even where the scheduler is not reachable
-        _plan(stage, spec, array, profile, ranks, ex, out, dry_run=True, redo=redo)
+        _plan(stage, spec, array, profile, ranks, ex, out, dry_run=True, redo=redo, allow_long=allow_long)
         return 0
     ex.check(profile)
     campaign = Campaign.of(spec)
@@ -213,13 +214,41 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
     lammps_class()  # a missing LAMMPS fails here, before anything is written
     check_writable(campaign.workdir)
     with submit_lock(campaign.workdir) as lock:
-        preps = _plan(stage, spec, array, profile, ranks, ex, out, redo=redo)
+        preps = _plan(stage, spec, array, profile, ranks, ex, out, redo=redo, allow_long=allow_long)
         if not preps:
+            if as_json:
+                out(json.dumps({"submissions": []}))
             return 0
-        return _launch(preps, ex, spec, lock.release)
+        code, records = _launch(preps, ex, spec, lock.release)
+    if as_json:
+        out(json.dumps({"submissions": records}, indent=1))
+    return code
 
 
-def _plan(stage, spec, array, profile, ranks, ex, out, dry_run: bool = False, redo: bool = False) -> list[Prepared]:
+LOCAL_LIMIT_H = 24.0  # a local submission that needs longer than this on this machine is refused
+
+
+def check_local(stage: str, preps: list, dry_run: bool, allow_long: bool, out) -> None:
+    """A local run is bounded by this machine: a bill that needs more than a day of its cores
+    (the paper campaign without --spec: ~32,000 core-hours) is refused, naming the bill and the
+    flag that overrides it; a dry run says so in its output."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    core_h = sum(p.bill.core_hours for p in preps)
+    hours = core_h / cores
+    if hours <= LOCAL_LIMIT_H or allow_long:
+        return
+    text = (f"this local {stage} needs {core_h:,.1f} core-hours: about {hours:,.0f} h on this machine's {cores} "
+            f"core(s), more than {LOCAL_LIMIT_H:g} h")
+    fix = ("check --spec (the default is the paper's 20,000-simulation campaign) and --array; submit it to Slurm "
+           "with --cluster NAME, or pass --allow-long to run it here anyway")
+    if dry_run:
+        out(f"# refused without --allow-long: {text}")
+        return
+    raise GlasskitError(text, fix)
+
+
+def _plan(stage, spec, array, profile, ranks, ex, out, dry_run: bool = False, redo: bool = False,
+          allow_long: bool = False) -> list[Prepared]:
     """Validate, plan, bill (and print a dry run); empty when there is nothing to submit."""
     preps = prepare(stage, spec, array, profile, ranks, redo=redo)
     if not preps:
@@ -248,14 +277,17 @@ def _plan(stage, spec, array, profile, ranks, ex, out, dry_run: bool = False, re
             logger.info("estimate: %s", "; ".join(line.lstrip("# ") for line in bill.lines()))
         if ex.name == "slurm":  # the local executor has no time limit
             check_fits(spec, stage, prep.plan, prep.profile, bill)
+    if ex.name == "local":
+        check_local(stage, preps, dry_run, allow_long, out)
     if dry_run:
         logger.info("dry run (%s executor): nothing written, nothing submitted", ex.name)
         return []
     return preps
 
 
-def _launch(preps: list[Prepared], ex, spec: Spec, unlock=lambda: None) -> int:
-    """Write each array job's script and record, then run (local) or submit (Slurm) them."""
+def _launch(preps: list[Prepared], ex, spec: Spec, unlock=lambda: None) -> tuple[int, list[dict]]:
+    """Write each array job's script and record, then run (local) or submit (Slurm) them;
+    returns the exit code and each submission's record (with its path and job id)."""
     campaign = preps[0].campaign
     lammps_class()  # a missing LAMMPS fails here, before anything is written
     check_writable(campaign.workdir)
@@ -272,23 +304,25 @@ def _launch(preps: list[Prepared], ex, spec: Spec, unlock=lambda: None) -> int:
         base = {"submission": job.submission, "stage": job.stage, "sims": format_ranges(prep.plan.sims),
                 "n_tasks": job.n_tasks, "ranks": job.ranks, "balance": "cost",
                 "spec": str(Path(spec.path).absolute()), "script": str(script_path),
-                "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                "submitted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if ex.name == "local":  # claimed: later submits see these simulations as running
             campaign.record(job.submission, {**base, "executor": "local", "pid": os.getpid(),
                                              "host": socket.gethostname(), "finished": False})
         bases.append((prep, base, script_path))
     if ex.name == "local":
         unlock()
-    code = 0
+    code, records = 0, []
     for prep, base, script_path in bases:
         job = prep.job
         result = ex.submit(job, script_path)
         path = campaign.record(job.submission, {**base, **result})
-        logger.info("submission %s recorded in %s", job.submission, path)
+        logger.info("submission %s%s recorded in %s", job.submission,
+                    f" (Slurm job {result['job_id']})" if result.get("job_id") else "", path)
+        records.append({**base, **result, "record": str(path)})
         if result.get("failed_tasks"):
             _report_failures(campaign, job, result["failed_tasks"])
             code = 1
-    return code
+    return code, records
 
 
 def _report_failures(campaign, job, tasks: list[int]) -> None:
@@ -309,7 +343,9 @@ def _report_failures(campaign, job, tasks: list[int]) -> None:
 
 
 def estimate_bytes(spec: Spec, stage: str, sims) -> int:
-    """Upper bound of the shard bytes a submission writes (float32 coordinates dominate)."""
+    """Upper bound of the shard bytes a submission writes: one float32 position array per frame
+    (positions are stored once in both stages) and its per-frame numbers; mpio shards are
+    uncompressed, serial ones smaller (gzip: ~0.79 of this for liquid frames)."""
     frames = sum(spec.n_frames(int(t)) for t in spec.t_cool_of(list(sims)))
-    per_frame = spec.system.n_atoms * 2 * 4 * (2 if stage == "simulate" else 1) + 64
+    per_frame = spec.system.n_atoms * 2 * 4 + 64
     return frames * per_frame

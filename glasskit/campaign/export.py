@@ -59,7 +59,24 @@ class ExportSelection:
 
 
 def export(reader: CampaignReader, fmt: str, out: str | Path, what: ExportSelection = ExportSelection()) -> list[Path]:
-    """Write the selected frames of ``reader``'s campaign as ``fmt`` to ``out``; returns the files."""
+    """Write selected frames in one of the field's formats.
+
+    Parameters
+    ----------
+    reader : CampaignReader
+        The open campaign file.
+    fmt : str
+        ``h5md``, ``gsd``, ``xyz`` or ``lammps-data``.
+    out : str or pathlib.Path
+        The file to write (``lammps-data`` with several frames: a directory).
+    what : ExportSelection
+        Which frames, and whether trajectory or inherent-structure positions.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
     if fmt not in FORMATS:
         raise GlasskitError(f"unknown export format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
     sel = reader.select(T=what.T, t_cool=what.t_cool, tol=what.tol, sim=what.sims, frames=what.frames,

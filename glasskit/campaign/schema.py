@@ -119,9 +119,19 @@ def describe_root(f: h5py.File, kind: str) -> None:
 
 
 def check(f: h5py.File) -> list[str]:
-    """Problems with the descriptions of a glasskit file: each known dataset must carry the
-    schema's units, meaning, dimension labels and enum; the root its attributes. An empty list:
-    the file describes itself."""
+    """Check that a glasskit file describes itself.
+
+    Parameters
+    ----------
+    f : h5py.File
+        A shard or campaign file, open for reading.
+
+    Returns
+    -------
+    list of str
+        One line per problem: a known dataset without the schema's units, meaning, dimension
+        labels or enum, a root attribute missing. Empty when the file describes itself.
+    """
     out = []
     for key, value in ROOT_ATTRS.items():
         have = f.attrs.get(key)
@@ -153,7 +163,18 @@ def _same(have, want) -> bool:
 
 
 def describe_file(path) -> str:
-    """Every dataset of a glasskit HDF5 file with its shape, dtype, dimensions, units and meaning."""
+    """Describe every dataset of a glasskit HDF5 file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A shard or campaign file.
+
+    Returns
+    -------
+    str
+        One line per dataset: shape, dtype (or enum), dimension labels, units and meaning.
+    """
     lines = []
     with h5py.File(path, "r", locking=False) as f:
         lines.append(f"{path}: glasskit {f.attrs.get('glasskit_file', '?')} file")
@@ -169,3 +190,32 @@ def describe_file(path) -> str:
                              f" [{dims}] {obj.attrs.get('units', '?')!s}: {obj.attrs.get('long_name', '?')}")
         f.visititems(visit)
     return "\n".join(lines)
+
+
+def describe_json(path) -> dict:
+    """:func:`describe_file` as data: root attributes and every dataset's shape, dtype, enum,
+    dimensions, units and meaning."""
+    out: dict = {"file": str(path), "datasets": {}}
+    with h5py.File(path, "r", locking=False) as f:
+        out["kind"] = str(f.attrs.get("glasskit_file", ""))
+        out["attributes"] = {k: _plain(f.attrs[k]) for k in ROOT_ATTRS if k in f.attrs}
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out["datasets"][name] = {"shape": list(obj.shape), "dtype": str(obj.dtype),
+                                         "enum": h5py.check_enum_dtype(obj.dtype),
+                                         "dims": [d.label for d in obj.dims],
+                                         "units": _plain(obj.attrs.get("units")),
+                                         "long_name": _plain(obj.attrs.get("long_name"))}
+        f.visititems(visit)
+    return out
+
+
+def _plain(v):
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, np.ndarray):
+        return [_plain(x) for x in v.tolist()]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v

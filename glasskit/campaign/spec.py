@@ -173,7 +173,11 @@ class Spec:
     text: str = ""
 
     def workdir(self) -> Path:
-        return Path(self.campaign.workdir or f"runs/{self.campaign.name}").absolute()
+        """The campaign directory: ``[campaign] workdir`` (default ``runs/<name>``); a relative
+        one lies in the project root (the nearest directory up from here holding ``jobs/``)."""
+        from glasskit.util.paths import project_root
+        p = Path(self.campaign.workdir or f"runs/{self.campaign.name}")
+        return p if p.is_absolute() else project_root() / p
 
     def engine_settings(self) -> dict:
         """The effective speed settings, defaults included (the ``engine`` attribute of every
@@ -208,9 +212,25 @@ _TABLES = {"campaign": CampaignSpec, "system": SystemSpec, "init": InitSpec,
 
 
 def load_spec(path: str | Path, workdir: str | None = None) -> Spec:
-    """Load and validate a campaign spec; ``workdir`` overrides ``[campaign] workdir``."""
+    """Load and validate a campaign spec.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The spec's TOML file (``jobs/simulate.toml``, ``jobs/demo.toml``, ...).
+    workdir : str, optional
+        Overrides ``[campaign] workdir``.
+
+    Returns
+    -------
+    Spec
+        Typed, validated tables; a bad value raises one error naming the file and the key.
+    """
+    from glasskit.util.paths import in_project, project_root
     from glasskit.util.tomlfile import read_toml
-    avail = ", ".join(sorted(p.name for p in Path("jobs").glob("*.toml"))) or "none found in ./jobs"
+    jobs = project_root() / "jobs"
+    avail = ", ".join(sorted(p.name for p in jobs.glob("*.toml"))) or f"none found in {jobs}"
+    path = in_project(path)  # from a project's subdirectory too
     text, data = read_toml(path, "spec file", f"available specs: {avail}")
     return parse_spec(data, text=text, source=str(path), workdir=workdir)
 

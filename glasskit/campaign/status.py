@@ -29,8 +29,10 @@ class StageStatus:
     stage: str
     n_sims: int
     done: set[int] = field(default_factory=set)
-    running: set[int] = field(default_factory=set)
+    running: set[int] = field(default_factory=set)   # owned by a live submission: started or waiting
+    waiting: set[int] = field(default_factory=set)   # ... of which not started yet (queued, or next on a rank)
     failed: dict[int, str] = field(default_factory=dict)
+    logs: dict[int, str] = field(default_factory=dict)  # failed sim -> the log of the task that ran it
     unreadable: list[str] = field(default_factory=list)
     frames_done: int | None = None  # minimize: inherent structures done / frames simulated
     frames_total: int | None = None
@@ -42,11 +44,13 @@ class StageStatus:
 
     def as_dict(self) -> dict:
         return {"stage": self.stage, "n_sims": self.n_sims,
-                "counts": {"done": len(self.done), "running": len(self.running),
-                           "failed": len(self.failed), "missing": len(self.missing)},
-                "done": format_ranges(self.done), "running": format_ranges(self.running),
+                "counts": {"done": len(self.done), "running": len(self.running - self.waiting),
+                           "waiting": len(self.waiting), "failed": len(self.failed), "missing": len(self.missing)},
+                "done": format_ranges(self.done), "running": format_ranges(self.running - self.waiting),
+                "waiting": format_ranges(self.waiting),
                 "missing": format_ranges(self.missing),
                 "failed": {str(k): v for k, v in sorted(self.failed.items())},
+                "failure_logs": {str(k): v for k, v in sorted(self.logs.items())},
                 "unreadable_shards": self.unreadable,
                 **({"frames": {"done": self.frames_done, "total": self.frames_total}}
                    if self.frames_total is not None else {}),
@@ -88,13 +92,19 @@ def stage_status(index: CampaignIndex, stage: str, live: Live, simulated: set[in
     st.unreadable = [f"{path}: {exc}" for path, exc in si.unreadable
                      if path.parent.name not in active_subs]  # a live task may be creating it right now
     st.running = active - st.done
+    from glasskit.campaign.shard import RUNNING
+    started = {s for s, (path, state, _) in si.attempts.items()
+               if s in st.running and state == RUNNING and path.parent.name in active_subs}
     if stage == "simulate":
         for sub in sorted(active_subs):
             reports = read_progress(campaign.shard_dir(stage, sub))
             st.progress.update({k: v for k, v in reports.items() if k in st.running})
-    for idx, (_, _, err) in si.attempts.items():
+    started |= set(st.progress)
+    st.waiting = st.running - started
+    for idx, (path, _, err) in si.attempts.items():
         if idx not in st.done and idx not in st.running:
             st.failed[idx] = err
+            st.logs[idx] = str(task_log(campaign, path))
     if stage == "minimize":
         sims = sorted(index["simulate"].done if simulated is None else simulated)
         spec = campaign.spec
@@ -104,19 +114,37 @@ def stage_status(index: CampaignIndex, stage: str, live: Live, simulated: set[in
     return st
 
 
+def task_log(campaign: Campaign, shard) -> "Path":
+    """The log of the array task that wrote ``shard`` (``task-NNNNN.h5``): the local executor's
+    ``task-NNNNN.out`` or Slurm's ``<job>_<task>.out`` in the submission's log folder (the folder
+    itself when neither is there)."""
+    from pathlib import Path
+    shard = Path(shard)
+    logs = campaign.log_dir(shard.parent.name)
+    try:
+        task = int(shard.stem.split("-")[1])
+    except (IndexError, ValueError):
+        return logs
+    for name in (f"task-{task:05d}.out",):
+        if (logs / name).is_file():
+            return logs / name
+    found = sorted(logs.glob(f"*_{task}.out")) if logs.is_dir() else []
+    return found[-1] if found else logs
+
+
 def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
+    from glasskit.util.errors import one_line
     c = st.as_dict()["counts"]
     lines = [f"{st.stage}: {st.n_sims} simulations: done {c['done']}, running {c['running']}, "
-             f"failed {c['failed']}, missing {c['missing']}"]
+             f"waiting {c['waiting']}, failed {c['failed']}, missing {c['missing']}"]
     if st.frames_total is not None:
         lines.append(f"  frames minimized: {st.frames_done} of {st.frames_total} simulated")
     lines += progress_lines(st)
-    for name in ("running", "missing"):
-        sims = getattr(st, name)
+    for name, sims in (("running", st.running - st.waiting), ("waiting", st.waiting), ("missing", st.missing)):
         if sims and len(sims) < st.n_sims:
             lines.append(f"  {name}: {format_ranges(sims)}")
     for idx, err in sorted(st.failed.items())[:20]:
-        lines.append(f"  failed {idx}: {err}")
+        lines.append(f"  failed {idx}: {one_line(err)} (log: {st.logs.get(idx, '?')})")
     if len(st.failed) > 20:
         lines.append(f"  ... and {len(st.failed) - 20} more failed (see --json)")
     for bad in st.unreadable:

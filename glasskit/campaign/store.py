@@ -78,9 +78,24 @@ def _runs(pairs: list[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
 
 def collect(campaign: Campaign, out: Path | None = None, index: CampaignIndex | None = None,
             standalone: bool = False) -> Path:
-    """Write the campaign file: virtual datasets over every done shard row (from ``index``, or a
-    fresh scan of the shards, each opened once), or with ``standalone`` a copy of their data
-    that needs no shard; returns its path."""
+    """Write the campaign file.
+
+    Parameters
+    ----------
+    campaign : Campaign
+        The campaign whose shards are collected.
+    out : pathlib.Path, optional
+        The file (default ``<workdir>/campaign.h5``); only a file collect wrote is replaced.
+    index : CampaignIndex, optional
+        A scan of the shards already made (default: a fresh one, each shard opened once).
+    standalone : bool
+        Copy the data in instead of mapping the shards with virtual datasets.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
     spec = campaign.spec
     out = Path(out or campaign.workdir / CAMPAIGN_FILE)
     index = index or CampaignIndex.scan(campaign)
@@ -261,19 +276,58 @@ class FrameView:
 
 
 def scaled(x: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """Positions (..., 2) in sigma_AA -> scaled by the box ``[[xlo, xhi], [ylo, yhi]]``, float32."""
+    """Scale positions by the box.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (..., 2) positions in sigma_AA.
+    box : numpy.ndarray
+        (2, 2) ``[[xlo, xhi], [ylo, yhi]]`` in sigma_AA.
+
+    Returns
+    -------
+    numpy.ndarray
+        (..., 2) float32 ``(x - lo) / (hi - lo)``.
+    """
     box = np.asarray(box, dtype=np.float64)
     return ((np.asarray(x, np.float64) - box[:, 0]) / (box[:, 1] - box[:, 0])).astype(np.float32)
 
 
 def unscaled(xs: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """Scaled positions (..., 2) -> sigma_AA, float32 (the inverse of :func:`scaled`)."""
+    """Positions scaled by the box back to sigma_AA, the inverse of :func:`scaled`.
+
+    Parameters
+    ----------
+    xs : numpy.ndarray
+        (..., 2) scaled positions.
+    box : numpy.ndarray
+        (2, 2) ``[[xlo, xhi], [ylo, yhi]]`` in sigma_AA.
+
+    Returns
+    -------
+    numpy.ndarray
+        (..., 2) float32 positions in sigma_AA.
+    """
     box = np.asarray(box, dtype=np.float64)
     return (box[:, 0] + np.asarray(xs, np.float64) * (box[:, 1] - box[:, 0])).astype(np.float32)
 
 
 def centered(x: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """Positions (N, 2) in sigma_AA -> (N, 3) float32 wrapped into [-L/2, L/2), z = 0."""
+    """Positions centred on the origin, as freud and HOOMD expect.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (N, 2) positions in sigma_AA.
+    box : numpy.ndarray
+        (2, 2) ``[[xlo, xhi], [ylo, yhi]]`` in sigma_AA.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, 3) float32, wrapped into [-L/2, L/2) per axis, z = 0.
+    """
     box = np.asarray(box, dtype=np.float64)
     L = box[:, 1] - box[:, 0]
     c = np.mod(np.asarray(x, np.float64) - box[:, 0], L) - L / 2
@@ -312,19 +366,24 @@ class CampaignReader:
 
     def _check_sources(self) -> None:
         """A virtual dataset over shards that are gone reads as fill values: refuse instead."""
-        gone = set()
+        sources, gone = set(), set()
         for name in ("frames/x", "frames/xs", "is/xs"):
             ds = self.f.get(name)
             if ds is not None and ds.is_virtual:
                 for src in ds.virtual_sources():
                     p = Path(src.file_name)
                     p = p if p.is_absolute() else self.path.parent / p
+                    sources.add(str(p))
                     if not p.is_file():
                         gone.add(str(p))
         if gone:
             self.f.close()
-            raise GlasskitError(f"campaign file {self.path} reads its frames from {len(gone)} shard(s) that are not "
-                                f"beside it (e.g. {sorted(gone)[0]})", ADVICE_GONE)
+            if gone == sources:  # the file travelled without its shards
+                raise GlasskitError(f"campaign file {self.path} reads its frames from {len(gone)} shard(s) that are "
+                                    f"not beside it (e.g. {sorted(gone)[0]})", ADVICE_GONE)
+            raise GlasskitError(f"campaign file {self.path} maps {len(gone)} of its {len(sources)} shard(s) that are "
+                                f"gone (e.g. {sorted(gone)[0]})", "re-run glasskit collect; glasskit status then lists "
+                                "the simulations to re-submit")
 
     @property
     def box(self) -> np.ndarray:
@@ -342,16 +401,43 @@ class CampaignReader:
         return self._types
 
     def freud_box(self):
-        """The periodic 2-D box as a ``freud.box.Box`` (use with :attr:`FrameView.points`)."""
+        """The periodic 2-D box as freud's.
+
+        Returns
+        -------
+        freud.box.Box
+            A 2-D box of the campaign's side lengths; use it with :attr:`FrameView.points`.
+        """
         import freud
         Lx, Ly = self.box
         return freud.box.Box(Lx=float(Lx), Ly=float(Ly), is2D=True)
 
     def select(self, T: float | None = None, t_cool: int | None = None, tol: float = 0.005,
                minimized: bool = False, sim=None, frames=None) -> Selection:
-        """Frames of done simulations with |T_frame - T| <= tol (epsilon_AA/k_B), the given
-        t_cool (MD steps), simulation indices ``sim`` and 0-based frame indices ``frames``
-        (ints or sequences); ``minimized``: only frames whose inherent structure is stored."""
+        """Pick stored frames of finished simulations.
+
+        Every criterion left at None selects everything.
+
+        Parameters
+        ----------
+        T : float, optional
+            Target temperature of the frames (epsilon_AA/k_B); a frame matches within ``tol``.
+        t_cool : int, optional
+            Length of the cooling ramp (MD steps).
+        tol : float
+            Half-width of the temperature window (epsilon_AA/k_B).
+        minimized : bool
+            Only frames whose inherent structure is stored.
+        sim : int or sequence of int, optional
+            Simulation indices.
+        frames : int or sequence of int, optional
+            Frame indices within each ramp (0-based).
+
+        Returns
+        -------
+        Selection
+            Parallel arrays of simulation, frame, temperature and t_cool, ordered by simulation.
+        """
         Tf = self.f["frames/T"][...]
         tc = self.f["sim/t_cool"][...]
         ok = self.f["sim/done"][...][:, None] & np.isfinite(Tf)
@@ -371,7 +457,21 @@ class CampaignReader:
         return Selection(s.astype(np.int64), k.astype(np.int64), Tf[s, k], tc[s])
 
     def read(self, name: str, sim: int, frame: int) -> np.ndarray:
-        """One frame's row of a stored or derived (``frames/xs``, ``is/x``) dataset."""
+        """One frame's row of a dataset.
+
+        Parameters
+        ----------
+        name : str
+            A stored dataset (``frames/x``, ``is/pe``, ...) or a derived one: ``frames/xs``
+            (positions scaled by the box) or ``is/x`` (inherent structure in sigma_AA).
+        sim, frame : int
+            Simulation index and frame index (0-based).
+
+        Returns
+        -------
+        numpy.ndarray
+            (N, 2) float32 for positions, a scalar array for per-frame numbers.
+        """
         if name in DERIVED:
             stored, convert = DERIVED[name]
             return convert(self.f[stored][sim, frame], self._box)
@@ -379,8 +479,22 @@ class CampaignReader:
 
     def iter_chunks(self, sel: Selection, fields: Sequence[str] = ("frames/x",),
                     size: int = 256) -> Iterator[dict[str, np.ndarray]]:
-        """Yield dicts of arrays for ``size`` frames at a time: each field as (m, ...) plus
-        ``sim``, ``frame``, ``T`` (m,) and ``type`` (N,)."""
+        """Read selected frames in chunks.
+
+        Parameters
+        ----------
+        sel : Selection
+            The frames, from :meth:`select`.
+        fields : sequence of str
+            Dataset names, stored or derived (see :meth:`read`).
+        size : int
+            Frames per chunk.
+
+        Yields
+        ------
+        dict
+            Each field as an (m, ...) array, plus ``sim``, ``frame``, ``T`` (m,) and ``type`` (N,).
+        """
         for start in range(0, len(sel), size):
             sl = slice(start, start + size)
             out = {"sim": sel.sim[sl], "frame": sel.frame[sl], "T": sel.T[sl], "type": self._types}
@@ -391,8 +505,21 @@ class CampaignReader:
             yield out
 
     def frames(self, sel: Selection, inherent: bool = False) -> Iterator[FrameView]:
-        """Each selected frame as a :class:`FrameView`, read when the iteration reaches it
-        (``inherent``: its inherent structure's positions, NaN where not minimized)."""
+        """Iterate lazily over selected frames.
+
+        Parameters
+        ----------
+        sel : Selection
+            The frames, from :meth:`select`.
+        inherent : bool
+            Give the inherent structure's positions instead of the trajectory's (NaN where a
+            frame is not minimized).
+
+        Yields
+        ------
+        FrameView
+            One frame, read from the file when the iteration reaches it.
+        """
         for s, k, T, tc in zip(sel.sim.tolist(), sel.frame.tolist(), sel.T.tolist(), sel.t_cool.tolist()):
             x = self.read("is/x", s, k) if inherent else self.f["frames/x"][s, k]
             yield FrameView(s, k, int(self.f["frames/step"][s, k]), T, tc, float(self.f["frames/pe"][s, k]),
@@ -409,7 +536,18 @@ class CampaignReader:
 
 
 def open_campaign(path_or_campaign) -> CampaignReader:
-    """Open ``campaign.h5`` given its path, a campaign directory, or a :class:`Campaign`."""
+    """Open a collected campaign file for reading.
+
+    Parameters
+    ----------
+    path_or_campaign : str, pathlib.Path or Campaign
+        The ``campaign.h5`` file, the campaign directory that holds it, or a campaign.
+
+    Returns
+    -------
+    CampaignReader
+        Use it as a context manager; it refuses a virtual file whose shards are not beside it.
+    """
     if isinstance(path_or_campaign, Campaign):
         return CampaignReader(path_or_campaign.workdir / CAMPAIGN_FILE)
     p = Path(path_or_campaign)

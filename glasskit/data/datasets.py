@@ -27,6 +27,7 @@ from tqdm import tqdm
 from glasskit.campaign.layout import Campaign
 from glasskit.util.errors import GlasskitError
 from glasskit.util.log import logger
+from glasskit.util.tomlfile import read_toml
 from glasskit.util.outputs import claim, claim_many, record_many, replace_file
 from glasskit.campaign.store import CampaignReader, Selection, open_campaign
 
@@ -162,7 +163,7 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
             "labels": "0 = glass, 1 = liquid (graphs.pt y, predictions.csv, ImageFolder's class index)",
             "units": "LAMMPS lj: lengths in sigma_AA, temperatures in epsilon_AA / k_B; image and graph "
                      "coordinates scaled to the box",
-            "box": [float(b) for b in box], "build_seed": bspec.seed, "datasets_toml": Path(datasets_file).read_text(),
+            "box": [float(b) for b in box], "build_seed": bspec.seed, "datasets_toml": read_toml(datasets_file, "dataset file")[0],
             "renderer": renderer if images else None, "l_win": bspec.l_win, "k": bspec.k,
             "classes": {n: {"T": T, "t_cool": tc, "count": len(sel), "label": LABELS[n]}
                         for n, (sel, T, tc) in sels.items()},

@@ -86,7 +86,18 @@ def save_graphs(path, graphs, labels, sims, frames) -> None:
 
 
 def load_graphs(path) -> list:
-    """The graphs of :func:`save_graphs` as torch-geometric ``Data`` objects, each with its ``y``."""
+    """Load a dataset's ``graphs.pt`` as torch-geometric graphs.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A file written by :func:`save_graphs`.
+
+    Returns
+    -------
+    list of torch_geometric.data.Data
+        One graph per sample, with ``y`` (0 glass, 1 liquid), ``sim`` and ``frame``.
+    """
     import torch
     from torch_geometric.data import Data
     d = torch.load(path)  # plain tensors: the safe default weights_only=True loader

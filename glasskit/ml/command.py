@@ -23,9 +23,9 @@ from glasskit.ml.submit import Inputs, check_batch, pinned, submit_train
 def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=None, spec_path: str,
                     workdir=None, cluster="local", executor=None, tasks=1, models="jobs/models.toml",
                     datasets="jobs/datasets.toml", wait=False, dry_run=False, folds=3, search=None,
-                    out=print) -> int:
+                    out=print, report: dict | None = None) -> int:
     """``glasskit submit train|cv|search``: validate everything, then launch; returns the exit
-    code. ``search``: {evals, workers, mongo, mongo_host, stale_after, driver} of a TPE search
+    code; ``report`` (a dict) receives the ids and paths the command made (``--json``). ``search``: {evals, workers, mongo, mongo_host, stale_after, driver} of a TPE search
     (``search`` and ``cv --search``); ``driver`` "slurm" (the default with the Slurm executor)
     submits this very call, with ``driver`` "here", as a Slurm job and returns."""
     from glasskit.batch.cluster import load_cluster
@@ -42,8 +42,13 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
         from glasskit.util.render import safe_for_sbatch
         safe_for_sbatch(inputs.campaign.workdir, "work directory")
     check_batch(cfg, tasks)
+    report = {} if report is None else report
     if stage == "train":
-        return submit_train(cfg, inputs, launcher, dry_run, wait, out=out)[0]
+        code, run_dir = submit_train(cfg, inputs, launcher, dry_run, wait, out=out)
+        from glasskit.ml import runs
+        st = runs.state(run_dir)
+        report.update(run=run_dir.name, run_dir=str(run_dir), state=st.state, detail=st.detail, dry_run=dry_run)
+        return code
     searcher = None
     if search is not None:
         from glasskit.ml.search.tune import Tuner
@@ -52,7 +57,7 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
         if driver == "slurm" and launcher.kind != "slurm":
             raise GlasskitError("--driver slurm needs --executor slurm", "leave out --driver to run it here")
         searcher = Tuner(cfg, inputs, pinned(spec.search.get(cfg.model, {}), overrides), launcher,
-                         dry_run=dry_run, out=out, **search)
+                         dry_run=dry_run, out=out, report=report, **search)
         if driver == "slurm":  # everything validated: the driver goes onto a compute node
             args = dict(stage=stage, model=model, dataset=dataset, preset=preset, hp=hp,
                         cluster=launcher.profile.source or cluster,
@@ -70,7 +75,7 @@ def submit_learning(stage: str, model: str, dataset: int, *, preset=None, hp=Non
     if not 2 <= folds <= 20:
         raise GlasskitError(f"--folds {folds} must be between 2 and 20")
     from glasskit.ml.cv import run_cv
-    return run_cv(cfg, inputs, launcher, folds, dry_run, choose=searcher, out=out)
+    return run_cv(cfg, inputs, launcher, folds, dry_run, choose=searcher, out=out, report=report)
 
 
 @dataclass

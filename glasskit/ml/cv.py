@@ -41,13 +41,15 @@ def outer_splits(table: SampleTable, cfg: RunConfig, K: int = 3) -> list[dict[st
 
 
 def run_cv(cfg: RunConfig, inputs: Inputs, launcher: Launcher, K: int = 3, dry_run: bool = False,
-           choose: Chooser | None = None, out=print) -> int:
+           choose: Chooser | None = None, out=print, report: dict | None = None) -> int:
     """Run the K outer folds (one after another here, as one submitit job array on Slurm) and
     write the results table; returns the exit code."""
     from glasskit.ml.submit import check_dataset
     table = check_dataset(inputs, cfg)
     parts = outer_splits(table, cfg, K)
     cv_id = "cv-" + runs.run_id(cfg, {"K": K, **getattr(choose, "tag", {})})
+    if report is not None:
+        report.update(cv=cv_id, results=str(inputs.campaign.workdir / "cv" / cv_id / "results.json"), dry_run=dry_run)
     folds = []
     for i, p in enumerate(parts):
         fcfg = choose(cv_id, i, table, p["train"]) if choose else cfg
@@ -57,6 +59,8 @@ def run_cv(cfg: RunConfig, inputs: Inputs, launcher: Launcher, K: int = 3, dry_r
                  for i, (fcfg, sp) in enumerate(folds)]
     else:
         codes = _slurm_array(folds, inputs, launcher, cv_id)
+    if report is not None:
+        report["runs"] = [inputs.run_dir(fcfg, sp, f"{cv_id}-fold{i}-").name for i, (fcfg, sp) in enumerate(folds)]
     if dry_run:
         return 0
     return write_results(inputs.campaign.workdir, cv_id, cfg, K, [

@@ -186,12 +186,13 @@ def state(run_dir: Path) -> RunState:
                                                                                   rec.get("slurm_conf", "")):
         return RunState(run_dir.name, "running", f"Slurm job {rec.get('job_id')}, {progress}")
     if rec.get("error"):  # the reason carries its own fix; a re-submit resumes from the last epoch
-        return RunState(run_dir.name, "failed", f"{str(rec['error'])[:400]} ({progress}; fix what it says, "
-                                                f"then re-submit)")
+        from glasskit.util.errors import one_line
+        return RunState(run_dir.name, "failed", f"{one_line(rec['error'])} ({progress}; log: "
+                                                f"{run_dir / 'submitit'}; fix what it says, then re-submit)")
     if epochs:
         return RunState(run_dir.name, "interrupted", f"{progress}; re-submit the same command to resume")
     return RunState(run_dir.name, "failed" if rec else "submitted",
-                    "ended before its first epoch; see submitit/*.out" if rec else "")
+                    f"ended before its first epoch; log: {run_dir / 'submitit'}" if rec else "")
 
 
 def finished(models: Path, warn=None) -> list[tuple[Path, dict]]:

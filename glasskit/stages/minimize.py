@@ -42,15 +42,16 @@ class InherentStructures:
     >>> ism.fnorm                    # final force 2-norm (epsilon / sigma)
     """
 
-    def __init__(self, spec: Spec, data_file: Path, comm=None):
+    def __init__(self, spec: Spec, data_file: Path, comm=None, log: Path | None = None):
+        self.log, self.failures = log, 0
         m = spec.minimize
         self._command = f"minimize {m.etol!r} {m.ftol!r} {m.maxiter} {m.maxeval}"
-        self.lmp = new_lammps(comm)
+        self.lmp = new_lammps(comm, log)
         try:
             self.lmp.commands_string(minimize_input(spec, data_file))
         except Exception as exc:
             self.lmp.close()
-            raise LammpsFailure(-1, error_text(exc)) from None
+            raise LammpsFailure(-1, error_text(exc) + (f" (LAMMPS log: {log})" if log else "")) from None
         self.n = int(self.lmp.get_natoms())
         self._buf = np.zeros((self.n, 3), dtype=np.float64)
         self.maxiter, self.ftol = m.maxiter, m.ftol
@@ -67,7 +68,8 @@ class InherentStructures:
             step0 = int(self.lmp.extract_global("ntimestep"))
             self.lmp.command(self._command)
         except Exception as exc:
-            raise LammpsFailure(index, error_text(exc)) from None
+            self.failures += 1
+            raise LammpsFailure(index, error_text(exc) + (f" (LAMMPS log: {self.log})" if self.log else "")) from None
         # each minimizer iteration advances the timestep by one: the iteration count tells
         # whether FIRE met a tolerance or ran into maxiter
         self.iterations = int(self.lmp.extract_global("ntimestep")) - step0
@@ -82,6 +84,9 @@ class InherentStructures:
 
     def close(self) -> None:
         self.lmp.close()
+        if self.log is not None:
+            from glasskit.stages.engine import settle_log
+            settle_log(self.log, failed=self.failures > 0)
 
     def __enter__(self):
         return self

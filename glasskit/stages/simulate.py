@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from glasskit.campaign.layout import INIT_DATA, INIT_H5, initial_types  # noqa: F401 - re-used here
-from glasskit.stages.engine import error_text, new_lammps
+from glasskit.stages.engine import error_text, new_lammps, settle_log
 from glasskit.util.errors import LammpsFailure
 from glasskit.util.render import render
 from glasskit.campaign.spec import PLAIN_ENGINE, EngineSpec, Spec
@@ -120,10 +120,24 @@ class Frame:
 
 
 def ensure_initial(spec: Spec, workdir: Path, comm=None) -> Path:
-    """Build ``workdir/init.data`` (+ ``init.h5``: types, x, box) once per campaign.
+    """Build the campaign's shared initial configuration once.
 
     Safe to call from many tasks at once: each writes private temporaries and renames them
     into place; the output is deterministic, and ``init.h5`` (renamed last) marks completion.
+
+    Parameters
+    ----------
+    spec : Spec
+        The campaign spec (lattice, B fraction, FIRE settings of ``[init]``).
+    workdir : pathlib.Path
+        The campaign directory.
+    comm : mpi4py.MPI.Comm, optional
+        The communicator LAMMPS runs on (default: its own).
+
+    Returns
+    -------
+    pathlib.Path
+        ``workdir/init.data`` (LAMMPS data file); ``init.h5`` beside it holds types, x and box.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     data, meta = workdir / INIT_DATA, workdir / INIT_H5
@@ -152,8 +166,8 @@ def ensure_initial(spec: Spec, workdir: Path, comm=None) -> Path:
 class CoolingRun:
     """Run linear-cooling simulations of a spec from its initial configuration.
 
-    >>> run = CoolingRun(spec, workdir / "init.data")
-    >>> for frame in run.frames(index=3, seed=123, t_cool=20000): ...
+    >>> run = CoolingRun(spec, workdir / "init.data")                      # doctest: +SKIP
+    >>> for frame in run.frames(index=3, seed=123, t_cool=20000): ...      # doctest: +SKIP
 
     ``inject`` (tests only) is extra LAMMPS input executed just before the ramp starts.
     """
@@ -161,10 +175,33 @@ class CoolingRun:
     def __init__(self, spec: Spec, data_file: Path, comm=None):
         self.spec, self.data_file, self.comm = spec, Path(data_file), comm
 
-    def frames(self, index: int, seed: int, t_cool: int, inject: str = "") -> Iterator[Frame]:
+    def frames(self, index: int, seed: int, t_cool: int, inject: str = "", log: Path | None = None) -> Iterator[Frame]:
+        """Run simulation ``index`` and yield its frames as they are reached.
+
+        Parameters
+        ----------
+        index : int
+            Simulation index (names it in errors and inputs).
+        seed : int
+            Velocity seed.
+        t_cool : int
+            Ramp length (MD steps) from ``t_start`` to ``t_stop``.
+        inject : str
+            Extra LAMMPS commands run just before the ramp (tests only).
+        log : pathlib.Path, optional
+            Where LAMMPS writes its log; kept whole when the run fails, trimmed to its warnings
+            when it succeeds (:func:`glasskit.stages.engine.settle_log`).
+
+        Yields
+        ------
+        Frame
+            Frame ``k`` (1-based) with its step, target and measured temperature, potential
+            energy per particle (epsilon_AA) and coordinates.
+        """
         every = self.spec.dump_every(t_cool)
         n_atoms = self.spec.system.n_atoms
-        lmp = new_lammps(self.comm)
+        lmp = new_lammps(self.comm, log)
+        ok = False
         try:
             self._do(lmp, index, cool_input(self.spec, self.data_file, index, seed, t_cool) + inject)
             for k in range(1, self.spec.n_frames(t_cool) + 1):
@@ -178,8 +215,15 @@ class CoolingRun:
                     raise LammpsFailure(index, f"non-finite energy or temperature at frame {k} (step {step}): "
                                                "the run blew up (check timestep and tdamp)")
                 yield frame
+            ok = True
+        except LammpsFailure as exc:
+            if log is not None and Path(log).is_file():
+                exc.message += f" (LAMMPS log: {log})"
+            raise
         finally:
             lmp.close()
+            if log is not None:
+                settle_log(log, failed=not ok)
 
     @staticmethod
     def _do(lmp, index: int, commands: str) -> None:

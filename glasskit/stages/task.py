@@ -76,7 +76,8 @@ def run_task(campaign: Campaign, plan: ShardPlan, task: int, submission: str, st
         raise GlasskitError(f"--task {task} is outside this submission's {plan.n_tasks} array tasks")
     w = get_world()
     writer = open_task(campaign, plan, task, submission, stage, w)
-    work = _SimulateWork(campaign, w) if stage == "simulate" else _MinimizeWork(campaign, w, submission)
+    work = (_SimulateWork(campaign, w, submission) if stage == "simulate"
+            else _MinimizeWork(campaign, w, submission, task))
     done, failed = [], {}
     try:
         for b in (b for b in range(plan.ranks_per_task) if b % w.size == w.rank):
@@ -118,8 +119,9 @@ def _close(writer, failing: bool) -> None:
 
 
 class _SimulateWork:
-    def __init__(self, campaign: Campaign, w: World):
+    def __init__(self, campaign: Campaign, w: World, submission: str):
         self.spec = campaign.spec
+        self.logs = campaign.log_dir(submission)  # each simulation's LAMMPS log, beside its task's
         self.runner = CoolingRun(self.spec, campaign.workdir / "init.data", w.self_comm)
         self.inject = json.loads(os.environ.get(INJECT_ENV, "{}"))
         self.rank, self.reported = w.rank, None
@@ -146,7 +148,9 @@ class _SimulateWork:
         t_cool = int(self.spec.t_cool_of([sim])[0])
         n, atoms = self.spec.n_frames(t_cool), self.spec.system.n_atoms
         t0 = last = reported = time.perf_counter()
-        for frame in self.runner.frames(sim, seed, t_cool, inject=self.inject.get(str(sim), "")):
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"sim-{sim:06d}.lammps.log"
+        for frame in self.runner.frames(sim, seed, t_cool, inject=self.inject.get(str(sim), ""), log=log):
             writer.write_frame(sim, frame)
             now = time.perf_counter()
             rate = atoms * frame.step / max(now - t0, 1e-9) / 1e6
@@ -165,13 +169,16 @@ class _SimulateWork:
 
 
 class _MinimizeWork:
-    def __init__(self, campaign: Campaign, w: World, submission: str):
+    def __init__(self, campaign: Campaign, w: World, submission: str, task: int):
         self.spec = campaign.spec
         # rank 0 reads the submission's slice of the campaign index (at scale: no scan of
         # thousands of files on a parallel file system), the other ranks receive it
         found = _locations(campaign, submission) if w.rank == 0 else None
         self.frames, self.earlier = w.bcast(found)
-        self.ism = InherentStructures(self.spec, campaign.workdir / "init.data", w.self_comm)
+        logs = campaign.log_dir(submission)
+        logs.mkdir(parents=True, exist_ok=True)
+        self.ism = InherentStructures(self.spec, campaign.workdir / "init.data", w.self_comm,
+                                     log=logs / f"task-{task:05d}.rank{w.rank}.lammps.log")
         self.source: tuple[Path, h5py.File] | None = None  # the simulate shard read last, kept open
 
     def _trajectory(self, sim: int, src: Location, n: int) -> np.ndarray:

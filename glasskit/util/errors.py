@@ -35,3 +35,13 @@ def script(main) -> int:
         name = os.path.basename(sys.argv[0])
         print(f"{name}: error: {exc.problem}" + (f" -- {exc.fix}" if exc.fix else ""), file=sys.stderr)
         return 2
+
+
+def one_line(text, limit: int = 200) -> str:
+    """A message as one line for a status table: a traceback's last line (the exception), other
+    text's first non-empty line, cut at ``limit`` characters."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    return line if len(line) <= limit else line[:limit - 3] + "..."

@@ -19,8 +19,23 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 3.4, height: float = 2
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
 
 
+def panel_letters(fig) -> int:
+    """Letter the panels of a figure with more than one, (a), (b), ... at each panel's top left,
+    as a journal figure has them; panels whose title already starts with a letter in brackets
+    and colour bars are left alone. Returns how many panels were lettered."""
+    panels = [ax for ax in fig.axes if ax.get_visible() and not hasattr(ax, "_colorbar")
+              and (ax.lines or ax.patches or ax.images or ax.collections or ax.texts)]
+    if len(panels) < 2 or any(ax.get_title().startswith("(") for ax in panels):
+        return 0
+    for i, ax in enumerate(panels):
+        ax.text(-0.02, 1.02, f"({chr(97 + i)})", transform=ax.transAxes, ha="right", va="bottom",
+                fontweight="bold", fontsize=11)
+    return len(panels)
+
+
 def save(fig, path: str | Path) -> list[Path]:
-    """Write ``path`` as .png and .pdf; returns both paths."""
+    """Write ``path`` as .png and .pdf, panels lettered (:func:`panel_letters`); returns both paths."""
+    panel_letters(fig)
     path = Path(path)
     stem = path.with_suffix("") if path.suffix in (".png", ".pdf") else path  # keep "T0.05"
     out = [stem.parent / (stem.name + ".png"), stem.parent / (stem.name + ".pdf")]

@@ -73,8 +73,24 @@ def table_text(rows: Iterable[Mapping], columns: Sequence[str] | None = None,
 
 def write_table(path: str | Path, rows: Iterable[Mapping], columns: Sequence[str] | None = None,
                 units: Mapping[str, str] | None = None) -> Path:
-    """Write ``rows`` as a tidy CSV at ``path``, whole or not at all (claimed and recorded as a
-    glasskit output: a file glasskit did not write is never replaced)."""
+    """Write a tidy CSV table, whole or not at all.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file; one glasskit did not write is never replaced.
+    rows : iterable of dict
+        One observation per row, one value per cell.
+    columns : sequence of str, optional
+        Column order (default: the first row's keys).
+    units : dict, optional
+        Units of columns beyond the usual ones (``T``, ``r``, ``t_cool``, ...).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
     text = table_text(rows, columns, units)
     with replace_file(path) as tmp:
         tmp.write_text(text)
@@ -82,7 +98,18 @@ def write_table(path: str | Path, rows: Iterable[Mapping], columns: Sequence[str
 
 
 def read_table(path: str | Path) -> list[dict[str, str]]:
-    """Rows of a table written by :func:`write_table`, keyed by variable name (units dropped)."""
+    """Read a table written by :func:`write_table`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The CSV file.
+
+    Returns
+    -------
+    list of dict
+        One dict per row, keyed by variable name (the units of the header dropped), values as text.
+    """
     try:
         with open(path, newline="") as fh:
             return [{bare(k): v for k, v in row.items()} for row in csv.DictReader(fh)]

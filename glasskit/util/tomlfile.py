@@ -15,8 +15,11 @@ MAX_BYTES = 4 << 20  # 4 MiB: jobs/simulate.toml is 2 KiB
 
 
 def read_toml(path: str | Path, what: str = "settings file", hint: str = "") -> tuple[str, dict]:
-    """(text, parsed table) of ``path``; a GlasskitError naming the file and the problem."""
-    path = Path(path)
+    """(text, parsed table) of ``path`` (a relative path not found here is looked for in the
+    project root: every command works from a project's subdirectories); a GlasskitError naming
+    the file and the problem."""
+    from glasskit.util.paths import in_project
+    path = in_project(path)
     if not path.is_file():
         raise GlasskitError(f"{what} {str(path)!r} does not exist" + (" (it is a directory)" if path.is_dir() else ""),
                             hint or None)

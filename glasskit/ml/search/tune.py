@@ -40,6 +40,7 @@ class Tuner:
     dry_run: bool = False
     out: object = print
     chosen: dict = field(default_factory=dict)
+    report: dict | None = None  # the search's ids and paths, for --json
 
     def __post_init__(self):
         cores = os.cpu_count() or 1
@@ -82,6 +83,8 @@ class Tuner:
         """``submit search``: one search over the dataset's own split; exit code."""
         table = check_dataset(self.inputs, self.cfg)
         s = self._plan(self._split(table, np.arange(len(table)), self.cfg.train.seed))
+        if self.report is not None:
+            self.report.update(experiment=s.name, directory=str(s.directory), evals=s.evals, dry_run=self.dry_run)
         if self.dry_run:
             self.out(describe(s))
             logger.info("dry run: nothing written, nothing started")
@@ -89,6 +92,8 @@ class Tuner:
         if self.workers:
             self.launcher.check()
         best = run(s)
+        if self.report is not None:
+            self.report["best"] = best
         self.out(f"best of {best['trials']} trial(s): inner-test AUC {best['auc']:.4f} with {' '.join(best['hp'])}")
         return 0
 
