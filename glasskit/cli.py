@@ -206,6 +206,16 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--inherent", action="store_true", help="inherent-structure positions (minimized frames only)")
     _json_arg(e)
 
+    from glasskit.analysis import FIGURES
+    fg = sub.add_parser("figure", help="the paper's figures from a campaign and its models: glasskit figure NAME [ARGS]",
+                        description="Run the post-hoc figure script NAME with ARGS (glasskit figure NAME --help shows "
+                        "them); each writes PNG, PDF and a tidy CSV. The same as python -m glasskit.analysis.NAME.",
+                        epilog="figures:\n" + "\n".join(f"  {k:<14} {v}" for k, v in FIGURES.items()),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    fg.add_argument("name", nargs="?", choices=sorted(FIGURES), metavar="NAME", help="which figure (--list names them)")
+    fg.add_argument("--list", action="store_true", help="name the figures and what each draws")
+    fg.add_argument("args", nargs=argparse.REMAINDER, help="the figure's own arguments")
+
     ds_ = sub.add_parser("describe", help="what every dataset of a glasskit HDF5 file holds (units, dimensions)")
     ds_.add_argument("file", help="a shard or campaign file")
     _json_arg(ds_)
@@ -260,11 +270,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args) -> int:
     if args.command == "submit" and args.stage in ("train", "cv", "search"):
+        from glasskit.util.paths import install_hint
         try:
             from glasskit.ml.command import submit_learning
         except ImportError as exc:
             raise GlasskitError(f"training needs the [ml] extra ({exc.name} is not installed)",
-                                "run bash hpc/setup/install.sh, or pip install -e '.[ml]'") from None
+                                install_hint("ml")) from None
         report: dict = {}
         code = submit_learning(args.stage, args.model, args.dataset, preset=args.preset, hp=args.hp,
                                spec_path=args.spec, workdir=args.workdir, cluster=args.cluster,
@@ -299,6 +310,8 @@ def _dispatch(args) -> int:
         from glasskit.stages.taskcli import run_task
         return run_task(args.stage, args.spec, args.workdir, args.sims, args.tasks, args.ranks,
                         args.task, args.submission, args.balance)
+    if args.command == "figure":
+        return _figure(args)
     if args.command == "describe":
         from glasskit.campaign.schema import describe_file, describe_json
         try:
@@ -316,6 +329,25 @@ def _dispatch(args) -> int:
         return {"status": _status, "collect": _collect, "verify": _verify,
                 "dataset": _dataset, "export": _export}[args.command](campaign, args)
     raise AssertionError(args.command)
+
+
+def _figure(args) -> int:
+    """``glasskit figure NAME ARGS``: the analysis module's main, with the CLI's error handling."""
+    import importlib
+    from glasskit.analysis import FIGURES, LEARNING
+    if args.list or not args.name:
+        print("\n".join(f"{k:<14} {v}" for k, v in FIGURES.items()))
+        return 0 if args.list else 2
+    try:
+        module = importlib.import_module(f"glasskit.analysis.{args.name}")
+    except ImportError as exc:
+        if args.name in LEARNING:
+            from glasskit.util.paths import install_hint
+            raise GlasskitError(f"figure {args.name} reads trained models and needs the [ml] extra ({exc.name} is not "
+                                "installed)", install_hint("ml")) from None
+        raise
+    sys.argv[0] = f"glasskit figure {args.name}"  # the script's --help and usage name it so
+    return module.main(args.args)
 
 
 def _out(args):

@@ -7,7 +7,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "glasskit"
 # lower layers first: a module imports only from its own layer or the ones before it
-LAYERS = ["util", "campaign", "stages", "batch", "data", "ml", "cli"]
+LAYERS = ["util", "campaign", "stages", "batch", "data", "ml", "analysis", "cli"]
 
 
 def modules() -> dict[str, Path]:

@@ -48,6 +48,14 @@ $G submit train --model dmpnn --dataset 1 --spec jobs/tiny.toml --executor local
     --hp warmup_epochs=0 --hp workers=0 --hp hidden=16 --hp k=3 --hp l_win=0.6 --hp batch=4
 $G status --spec jobs/tiny.toml --json > status.json
 $G submit minimize --spec jobs/tiny.toml --array 0-11 --cluster mysite --executor slurm --dry-run > dry-run.txt
+# the paper's figures from the wheel alone (no checkout, no analysis/ folder), from a subdirectory
+mkdir -p sub && cd sub
+$G figure ise runs/tiny/campaign.h5 --T 0.05 --t-cool 200 --plot ../figs/ise
+$G figure fivefold --out ../figs/fivefold
+"$BASE/venv/bin/python" -m glasskit.analysis.graph_metrics ../runs/tiny/campaign.h5 --out ../figs/graphs --max-sims 4
+cd ..
+venv_py=$BASE/venv/bin/python
+echo "hint $($venv_py -c 'from glasskit.util.paths import install_hint; print(install_hint("ml"))')"
 """
 
 
@@ -80,8 +88,9 @@ def test_the_wheel_installs_without_root_and_runs_a_campaign_outside_the_checkou
     try:
         os.chmod(base, 0o755)
         src = base / "src"  # built from a copy: setuptools leaves build/ beside the sources
-        shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
-            ".venv", ".git", "runs", "build", "*.egg-info", "__pycache__", "tests", "bench", "analysis"))
+        top = {".venv", ".git", "runs", "build", "tests", "bench", "docs", "analysis", "templates", "jobs"}
+        shutil.copytree(ROOT, src, symlinks=True, ignore=lambda d, names: [
+            n for n in names if (Path(d) == ROOT and n in top) or n == "__pycache__" or n.endswith(".egg-info")])
         subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                         "-w", str(base / "dist"), str(src)], check=True, capture_output=True)
         (base / "wheels").mkdir()
@@ -113,6 +122,9 @@ def test_the_wheel_installs_without_root_and_runs_a_campaign_outside_the_checkou
         assert 0.0 <= metrics["test"]["auc"] <= 1.0 and metrics["test"]["n"] >= 1
         assert list((proj / "runs" / "tiny" / "datasets").rglob("*.pt")) or list(
             (proj / "runs" / "tiny" / "datasets").rglob("*graphs*"))
+        for fig in ("ise.png", "ise.pdf", "fivefold/panel.png", "fivefold/counts.csv", "graphs.png", "graphs.csv"):
+            assert (proj / "figs" / fig).is_file(), fig
+        assert "install.sh" not in info["hint"] and "pip install 'glasskit[ml]'" in info["hint"]  # a wheel's words
         dry = (proj / "dry-run.txt").read_text()  # the project's own profile, from hpc/clusters/mysite.toml
         assert "#SBATCH --qos=regular" in dry and "#SBATCH --nodes=1" in dry and "#SBATCH --account=m0000" in dry
     finally:

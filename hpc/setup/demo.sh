@@ -19,24 +19,24 @@ $GK submit minimize --spec "$SPEC" --executor local --array 0-1,24-25
 CAMPAIGN=$($GK collect --spec "$SPEC")
 $GK verify --spec "$SPEC"
 $GK status --spec "$SPEC"
-.venv/bin/python analysis/ise.py "$CAMPAIGN" --T 0.05 --t-cool 200
-.venv/bin/python analysis/ise.py "$CAMPAIGN" --T 0.05 --t-cool 20000
+.venv/bin/glasskit figure ise "$CAMPAIGN" --T 0.05 --t-cool 200
+.venv/bin/glasskit figure ise "$CAMPAIGN" --T 0.05 --t-cool 20000
 # datasets and the paper's structural figures, from the campaign HDF5
 $GK dataset build 1 --spec "$SPEC"
 $GK dataset build 6 --spec "$SPEC"
 FIG=$(dirname "$CAMPAIGN")/figures
-.venv/bin/python analysis/rdf.py "$CAMPAIGN" --spec "$SPEC" --dataset 1 --validate --out "$FIG/rdf_dataset1"
-.venv/bin/python analysis/rdf.py "$CAMPAIGN" --spec "$SPEC" --dataset 6 --out "$FIG/rdf_dataset6"
-.venv/bin/python analysis/ise.py "$CAMPAIGN" --T 0.05 --t-cool 20000 --plot "$FIG/ise_slow_T0.05"
-.venv/bin/python analysis/ise.py "$CAMPAIGN" --curve "$FIG/ise_curve"    # E_IS(T) and T_g per rate
-.venv/bin/python analysis/graph_metrics.py "$CAMPAIGN" --out "$FIG/graph_metrics"
-.venv/bin/python analysis/fivefold.py --out "$FIG/fivefold" --count 1
+.venv/bin/glasskit figure rdf "$CAMPAIGN" --spec "$SPEC" --dataset 1 --validate --out "$FIG/rdf_dataset1"
+.venv/bin/glasskit figure rdf "$CAMPAIGN" --spec "$SPEC" --dataset 6 --out "$FIG/rdf_dataset6"
+.venv/bin/glasskit figure ise "$CAMPAIGN" --T 0.05 --t-cool 20000 --plot "$FIG/ise_slow_T0.05"
+.venv/bin/glasskit figure ise "$CAMPAIGN" --curve "$FIG/ise_curve"    # E_IS(T) and T_g per rate
+.venv/bin/glasskit figure graph_metrics "$CAMPAIGN" --out "$FIG/graph_metrics"
+.venv/bin/glasskit figure fivefold --out "$FIG/fivefold" --count 1
 
 # the classifiers, on jobs/models.toml as shipped. One override: the demo's whole box (320
 # particles) is about one paper window (l_win = 0.27 of the N = 4320 box), so the D-MPNN reads
 # the whole box (l_win = 1.0); the shipped l_win = 0.3 would give windows of ~29 particles.
 # The CNN (72 M weights, 250 px images) trains at ~140 ms/sample on 2 cores: 5 epochs here.
-# With 24 runs per class the test splits hold a handful of samples: analysis/accuracy.py marks
+# With 24 runs per class the test splits hold a handful of samples: glasskit figure accuracy marks
 # such bars "not a result" (bench/learning.py has the paper-sized numbers).
 DMPNN_DEMO=(--hp l_win=1.0)
 for DS in 1 6; do
@@ -51,15 +51,15 @@ $GK submit cv --model dmpnn --preset model-i --dataset 1 --spec "$SPEC" --execut
     --hp hidden=300 --hp workers=0 --search --evals 4 --workers 2
 $GK status --spec "$SPEC"
 MODELS=$(dirname "$CAMPAIGN")/models
-.venv/bin/python analysis/accuracy.py "$MODELS" --out "$FIG/accuracy"
+.venv/bin/glasskit figure accuracy "$MODELS" --out "$FIG/accuracy"
 DMPNN_RUN=$(ls -d "$MODELS"/dmpnn-d1-* | head -n1)
 CNN_RUN=$(ls -d "$MODELS"/cnn-d1-* | head -n1)
-.venv/bin/python analysis/attention.py "$DMPNN_RUN" --out "$FIG"
-.venv/bin/python analysis/feature_maps.py "$CNN_RUN" --out "$FIG"
-.venv/bin/python analysis/nfold_verdict.py "$CNN_RUN" --count 2 --out "$FIG"
-.venv/bin/python analysis/transfer.py "$MODELS" --model dmpnn --out "$FIG/transfer_dmpnn"
-.venv/bin/python analysis/search.py "$(dirname "$CAMPAIGN")/searches" --out "$FIG/search"
+.venv/bin/glasskit figure attention "$DMPNN_RUN" --out "$FIG"
+.venv/bin/glasskit figure feature_maps "$CNN_RUN" --out "$FIG"
+.venv/bin/glasskit figure nfold_verdict "$CNN_RUN" --count 2 --out "$FIG"
+.venv/bin/glasskit figure transfer "$MODELS" --model dmpnn --out "$FIG/transfer_dmpnn"
+.venv/bin/glasskit figure search "$(dirname "$CAMPAIGN")/searches" --out "$FIG/search"
 # Fig 8 on the demo's frames, two steps per point (the full figure: bench/ml.py, paper-sized frames)
-.venv/bin/python analysis/training_time.py --campaign "$CAMPAIGN" --spec "$SPEC" --l-win 0.3 0.45 0.6 \
+.venv/bin/glasskit figure training_time --campaign "$CAMPAIGN" --spec "$SPEC" --l-win 0.3 0.45 0.6 \
     --steps 2 --batch 2 --out "$FIG/training_time"
 echo "figures: $FIG"

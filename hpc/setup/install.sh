@@ -48,7 +48,7 @@ if [[ $EMBEDDED_MONGO == 1 ]] && ! command -v npm >/dev/null; then APT_PACKAGES+
 log() { printf '[glasskit install] %s\n' "$*" >&2; }
 
 stamp_value() {
-    { cat "$ROOT/hpc/setup/install.sh" "$ROOT/setup.cfg"; echo "$EMBEDDED_MONGO"; } | sha256sum | cut -d' ' -f1
+    { cat "$ROOT/hpc/setup/install.sh" "$ROOT/setup.cfg" "$ROOT/hpc/setup/constraints.txt"; echo "$EMBEDDED_MONGO"; } | sha256sum | cut -d' ' -f1
 }
 
 probe() {
@@ -122,7 +122,8 @@ fi
 "${PIP[@]}" install --no-index --find-links "$WHEELS" "h5py==$H5PY_VERSION"
 
 # --- 4. glasskit and its pure-Python dependencies ---------------------------------------------
-"${PIP[@]}" install -e "$ROOT[lammps,mpi,ml,export,dev]"
+# exact releases from the constraints file: the stack CI tests (setup.cfg itself has ranges)
+"${PIP[@]}" install -c "$ROOT/hpc/setup/constraints.txt" -e "$ROOT[lammps,mpi,ml,export,docs,dev]"
 
 # --- 5. give the lammps wheel Debian's MPICH under the MPICH-ABI name -------------------------
 LMPDIR=$("$VENV/bin/python" -c 'import importlib.util as u, os; print(os.path.dirname(u.find_spec("lammps").origin))')

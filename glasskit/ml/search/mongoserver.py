@@ -76,11 +76,12 @@ def connect(url: str, timeout_s: float = 3.0):
 
 def binary() -> Path:
     """The jongodb executable: ``$GLASSKIT_MONGOD`` or the one install.sh put in this venv."""
+    from glasskit.util.paths import install_hint
     env = os.environ.get("GLASSKIT_MONGOD")
     found = [env] if env else sorted(glob.glob(os.path.join(sys.prefix, "opt", "jongodb-*", "bin", "jongodb")))
     if not found or not os.access(found[-1], os.X_OK):
         raise GlasskitError("the embedded MongoDB-wire server (jongodb) is not installed",
-                            "run bash hpc/setup/install.sh, or pass --mongo mongodb://host:port/db")
+                            install_hint("mongo"))
     return Path(found[-1])
 
 

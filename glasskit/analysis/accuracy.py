@@ -103,13 +103,13 @@ def collect(models: Path, source: str = "auto") -> list[dict]:
     return run_rows(models)
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", type=Path, help="runs/<campaign>/models")
     ap.add_argument("--out", type=Path, help="output stem (default <models>/../figures/accuracy)")
     ap.add_argument("--source", choices=["auto", "cv", "runs"], default="auto",
                     help="cross-validations or single runs (never both in one figure); auto: CVs if any")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if not args.models.is_dir():
         raise GlasskitError(f"{args.models} is not a directory", "pass runs/<campaign>/models")
     rows = collect(args.models, args.source)

@@ -21,7 +21,7 @@ from glasskit.util.tables import write_table
 from glasskit.util.plotting import figure, save
 
 
-def main() -> int:
+def main(argv=None) -> int:
     from glasskit.ml.inference import load_run, samples_of, test_examples
     from glasskit.ml.samples import pixel_scale
     from glasskit.ml.samples import ImageSet
@@ -29,7 +29,7 @@ def main() -> int:
     ap.add_argument("run", type=Path)
     ap.add_argument("--out", type=Path, help="default <run>/figures")
     ap.add_argument("--maps", type=int, default=6)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     run = load_run(args.run)
     if run.cfg.model != "cnn":
         raise GlasskitError(f"{args.run.name} is a {run.cfg.model} run", "pass a CNN run (glasskit submit train --model cnn)")

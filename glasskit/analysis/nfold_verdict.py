@@ -23,7 +23,7 @@ from glasskit.util.tables import write_table
 from glasskit.util.plotting import figure, save
 
 
-def main() -> int:
+def main(argv=None) -> int:
     from glasskit.data.artificial import nfold_configuration, random_configuration
     from glasskit.data.images import rasterize
     from glasskit.ml.inference import load_run
@@ -34,7 +34,7 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=5, help="configurations per variant")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="default <run>/figures")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if not 1 <= args.count <= 1000 or any(not 3 <= n <= 12 for n in args.folds):
         raise GlasskitError("--count must be in 1..1000 and each --folds value in 3..12")
     run = load_run(args.run)

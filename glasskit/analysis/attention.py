@@ -34,7 +34,7 @@ def undirected(g, alpha: np.ndarray):
     return np.stack([src[keep], dst[keep]], 1), np.maximum(alpha[keep], alpha[g.rev.numpy()[keep]])
 
 
-def main() -> int:
+def main(argv=None) -> int:
     from glasskit.ml.inference import attention, authors_cut, load_run, otsu_cut, predictions, samples_of, test_examples
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
@@ -42,7 +42,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0, help="window draw")
     ap.add_argument("--cut", choices=["otsu", "authors"], default="otsu",
                     help="high-attention edges: Otsu on log weights, or the authors' (w-min)/(max-min) > 0.0025")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     run = load_run(args.run)
     table = samples_of(run)
     picks = test_examples(run, ("glass", "liquid"))

@@ -24,7 +24,7 @@ from glasskit.util.plotting import figure, save
 PRESETS = ("model-i", "model-ii", "model-iii")
 
 
-def main() -> int:
+def main(argv=None) -> int:
     import torch
     from glasskit.ml.config import load_models, resolve
     from glasskit.ml.samples import load_samples
@@ -39,7 +39,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (the paper-comparison figure: 1 core)")
     ap.add_argument("--models", default="jobs/models.toml")
     ap.add_argument("--out", type=Path, default=Path("figures/training_time"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if not 1 <= args.steps <= 10_000 or not 1 <= args.batch <= 4096 or any(not 0 < w <= 1 for w in args.l_win):
         raise GlasskitError("--steps must be in 1..10000, --batch in 1..4096 and every --l-win in (0, 1]")
     if args.device.startswith("cuda") and not torch.cuda.is_available():

@@ -25,7 +25,7 @@ from glasskit.util.tables import write_table
 from glasskit.util.plotting import figure, save
 
 
-def main() -> int:
+def main(argv=None) -> int:
     from glasskit.ml.inference import load_run, predictions, samples_of, scores
     from glasskit.ml.runs import finished
     from glasskit.ml.train import roc_auc
@@ -33,7 +33,7 @@ def main() -> int:
     ap.add_argument("models", type=Path)
     ap.add_argument("--model", choices=["cnn", "dmpnn"], default="dmpnn")
     ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     runs = {}
     for run_dir, meta in finished(args.models, warn=lambda line: print(f"transfer.py: {line}", file=sys.stderr)):
         if meta["config"]["model"] == args.model and not run_dir.name.startswith(("cv-", "search-")):

@@ -97,12 +97,12 @@ def write_csv(exps: dict[str, list[dict]], path: Path) -> None:
                 columns=["experiment", "tid", "parameter", "value"])
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("searches", type=Path, help="runs/<campaign>/searches")
     ap.add_argument("--experiment", action="append", help="only this experiment (repeatable)")
     ap.add_argument("--out", type=Path, help="output stem (default <searches>/../figures/search)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if not args.searches.is_dir():
         raise GlasskitError(f"{args.searches} is not a directory", "pass runs/<campaign>/searches")
     exps = load(args.searches, args.experiment)

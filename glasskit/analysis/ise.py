@@ -94,8 +94,7 @@ def per_rate(path, t_cool: int | None) -> dict[int, tuple[np.ndarray, np.ndarray
 
 def curve(args) -> int:
     from glasskit.util.plotting import figure, save, sci
-    sys.path.insert(0, __import__("os").path.dirname(__file__))
-    from graph_metrics import draw_branches
+    from glasskit.analysis.graph_metrics import draw_branches
     data = per_rate(args.campaign, args.t_cool)
     if not data:
         raise GlasskitError("no minimized frames in the campaign", "glasskit submit minimize, then glasskit collect")
