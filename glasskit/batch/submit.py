@@ -212,17 +212,33 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
     campaign = Campaign.of(spec)
     _validate(stage, spec, array, profile, ranks)  # before the campaign directory is created
     lammps_class()  # a missing LAMMPS fails here, before anything is written
+    existed = campaign.workdir.exists()
     check_writable(campaign.workdir)
     with submit_lock(campaign.workdir) as lock:
-        preps = _plan(stage, spec, array, profile, ranks, ex, out, redo=redo, allow_long=allow_long)
+        try:
+            preps = _plan(stage, spec, array, profile, ranks, ex, out, redo=redo, allow_long=allow_long)
+        except GlasskitError:
+            if not existed:  # a refused first submission leaves no campaign directory behind
+                lock.release()
+                _remove_if_only_lock(campaign.workdir)
+            raise
         if not preps:
             if as_json:
-                out(json.dumps({"submissions": []}))
+                print(json.dumps({"submissions": []}), file=sys.stdout)
             return 0
         code, records = _launch(preps, ex, spec, lock.release)
-    if as_json:
-        out(json.dumps({"submissions": records}, indent=1))
+    if as_json:  # stdout carries the JSON; the human output went to stderr
+        print(json.dumps({"submissions": records}, indent=1), file=sys.stdout)
     return code
+
+
+def _remove_if_only_lock(workdir: Path) -> None:
+    try:
+        if {p.name for p in workdir.iterdir()} <= {".submit.lock"}:
+            (workdir / ".submit.lock").unlink(missing_ok=True)
+            workdir.rmdir()
+    except OSError:
+        pass
 
 
 LOCAL_LIMIT_H = 24.0  # a local submission that needs longer than this on this machine is refused
