@@ -6,7 +6,7 @@ import json
 import sys
 
 from glasskit import __version__
-from glasskit.util.errors import GlasskitError, LammpsFailure
+from glasskit.util.errors import GlasskitError, run_command
 from glasskit.util.log import setup
 
 DEFAULT_SPEC = "jobs/simulate.toml"
@@ -247,25 +247,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
     args = parser().parse_args(argv)
     setup(args.verbose, args.quiet)
-    try:
-        return _dispatch(args)
-    except GlasskitError as exc:
-        print(f"glasskit: error: {exc.problem}" + (f" -- {exc.fix}" if exc.fix else ""), file=sys.stderr)
-        return 2
-    except LammpsFailure as exc:
-        print(f"glasskit: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("glasskit: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # stdout closed early (| head): nothing more to say there
-        import os
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush is quiet
-        print("glasskit: error: the output was closed before it was all written (a pipe into head?)",
-              file=sys.stderr)
-        return 141
+    return run_command(lambda: _dispatch(args), "glasskit", args.verbose or os.environ.get("GLASSKIT_TRACEBACK") == "1")
 
 
 def _dispatch(args) -> int:

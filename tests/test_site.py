@@ -52,9 +52,9 @@ def test_cluster_found_in_the_project_then_env_then_shipped_or_by_path(tmp_path,
 
 
 @pytest.mark.parametrize("extra, word", [
-    ('sbatch = ["--mail-type=FAIL; rm -rf ~"]', "not '--option'"),
-    ('sbatch = ["--wrap=id"]', "glasskit sets itself"),
-    ('sbatch = ["--time=99:00:00"]', "glasskit sets itself"),
+    ('sbatch = ["--mail-type=FAIL; rm -rf ~"]', "must be plain"),
+    ('sbatch = ["--wrap=id"]', "submitit sets itself"),
+    ('sbatch = ["--time=99:00:00"]', "submitit sets itself"),
     ('qos = "regular\\n#SBATCH --wrap=x"', "'qos'"),
     ('constraint = "$(id)"', "'constraint'"),
     ('[env]\n"A B" = "1"', "not a variable name"),

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from glasskit.batch import sbatchopts
 from glasskit.util.errors import GlasskitError
 from glasskit.util.paths import CLUSTERS
 
@@ -34,10 +35,14 @@ _PATTERNS = {
     "slurm_conf": re.compile(r"[A-Za-z0-9_./-]*"),
     "charge": re.compile(r"core|node"),
 }
-_SBATCH_LINE = re.compile(r"--([a-z][a-z0-9-]*)(=[A-Za-z0-9_./:,@%+=-]+)?")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# options glasskit sets itself: a profile's extra line may not change what a task is
-_OWN = {"array", "ntasks", "nodes", "output", "error", "job-name", "time", "wrap", "chdir", "export"}
+# options glasskit (array jobs) or submitit (training, CV and search jobs) set, or that decide what
+# a job is: a profile's extra line never sets them, in any spelling sbatch accepts (sbatchopts)
+_OWN = sbatchopts.NEVER | {
+    "nodes", "ntasks", "ntasks-per-node", "cpus-per-task", "mem", "mem-per-cpu", "mem-per-gpu", "time", "exclusive",
+    "gpus", "gpus-per-node", "gpus-per-task", "gres", "wckey",
+    # the profile's own keys say these
+    "partition", "account", "qos", "constraint", "reservation"}
 RETIRED = {"gpus_per_node": "gpu.gpus_per_node", "gpu_partition": "gpu.partition"}
 
 
@@ -76,7 +81,7 @@ class ClusterProfile:
     modules: tuple[str, ...] = ()
     launcher: tuple[str, ...] = ("mpiexec.mpich", "-n", "{ranks}")
     slurm_conf: str = ""
-    sbatch: tuple[str, ...] = ()                # extra "#SBATCH" options, e.g. "--mail-type=FAIL"
+    sbatch: tuple[tuple[str, str | None], ...] = ()  # extra "#SBATCH" options, e.g. "--mail-type=FAIL"
     env: tuple[tuple[str, str], ...] = ()       # exported in every script, shell-quoted
     gpu: GpuProfile = field(default_factory=GpuProfile)
     atom_steps_per_s: float = 5.0e6      # MD throughput of one rank (bench/engine.py md prints it)
@@ -103,9 +108,7 @@ class ClusterProfile:
                 ("qos", (g and g.qos) or self.qos), ("constraint", g.constraint if g else self.constraint),
                 ("reservation", self.reservation))
         out = [(k, v) for k, v in vals if v]
-        for line in self.sbatch:
-            key, _, value = line[2:].partition("=")
-            out.append((key, value))
+        out += list(self.sbatch)  # (option, value or None for a flag), resolved on load
         return out
 
 
@@ -220,20 +223,34 @@ def _check(path, data: dict, cls, skip: set, prefix: str = "") -> None:
             data[key] = float(v)
 
 
-def _sbatch_and_env(path, data: dict) -> None:
-    lines = data.get("sbatch", [])
+def check_sbatch_lines(path, lines) -> tuple[tuple[str, str | None], ...]:
+    """The one check of a profile's extra #SBATCH lines, for every job glasskit renders: each
+    read as sbatch reads it (unique prefixes, short options, ``--opt value`` and ``--opt=value``)
+    and refused when sbatch would not take it or when it names an option glasskit or submitit
+    sets; returns (full option name, value or None for a flag) pairs."""
     if not isinstance(lines, list) or not all(isinstance(v, str) for v in lines):
         raise GlasskitError(f"{path}: 'sbatch' must be a list of strings like \"--mail-type=FAIL\"")
+    out = []
     for line in lines:
-        m = _SBATCH_LINE.fullmatch(line)
-        if not m:
-            raise GlasskitError(f"{path}: sbatch line {line!r} is not '--option' or '--option=value' with a plain "
-                                "value", "letters, digits and _ . / : , @ % + = - only; no spaces or quotes")
-        if m.group(1) in _OWN:
-            raise GlasskitError(f"{path}: sbatch line {line!r} sets --{m.group(1)}, which glasskit sets itself",
-                                "remove it (time: the profile's 'time'; nodes/ntasks: ranks_per_task)")
+        try:
+            name, value = sbatchopts.parse_line(line)
+        except sbatchopts.SbatchOptionError as exc:
+            raise GlasskitError(f"{path}: sbatch line {line!r} is refused: {exc}",
+                                "write '--option', '--option=value' or '-o value' with a plain value") from None
+        if name in _OWN:
+            own = name in ("partition", "account", "qos", "constraint", "reservation")
+            raise GlasskitError(f"{path}: sbatch line {line!r} sets --{name}, which "
+                                + ("the profile's own key sets" if own else "glasskit or submitit sets itself"),
+                                f"set '{name}' = \"...\" in the profile instead" if own else
+                                "remove it (time: the profile's 'time'; nodes/ntasks: ranks_per_task; memory: "
+                                "memory_per_rank / [gpu] memory_per_gpu)")
+        out.append((name, value))
+    return tuple(out)
+
+
+def _sbatch_and_env(path, data: dict) -> None:
     if "sbatch" in data:
-        data["sbatch"] = tuple(lines)
+        data["sbatch"] = check_sbatch_lines(path, data["sbatch"])
     env = data.get("env", {})
     if not isinstance(env, dict):
         raise GlasskitError(f"{path}: 'env' must be a table of NAME = \"value\"")
@@ -241,5 +258,9 @@ def _sbatch_and_env(path, data: dict) -> None:
         if not _ENV_NAME.fullmatch(k) or not isinstance(v, (str, int, float)) or isinstance(v, bool) \
                 or any(c in str(v) for c in "\n\r\0"):
             raise GlasskitError(f"{path}: env {k!r} = {v!r} is not a variable name with a one-line value")
+        if sbatchopts.reserved_env(k):
+            raise GlasskitError(f"{path}: env {k!r} is reserved: glasskit, Slurm, the MPI launcher, the loader, the "
+                                "shell or Python read it in the job", "remove it from [env] (glasskit sets what the "
+                                "job needs; a site module belongs in 'modules')")
     if "env" in data:
         data["env"] = tuple((k, str(v)) for k, v in env.items())

@@ -18,15 +18,25 @@ from glasskit.campaign.index import STAGES, CampaignIndex
 from glasskit.campaign.layout import Campaign
 from glasskit.campaign.status import Live, StageStatus, stage_status as status_of
 from glasskit.util.errors import GlasskitError
+from glasskit.util.log import logger
 
 _ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
           "DEADLINE"}
 squeue_calls = 0  # how many times this process asked squeue (tests count them)
 
 
+class LiveAnswer(dict):
+    """:data:`Live` plus ``unknown``: the Slurm submissions squeue did not answer for. Their
+    simulations count as running (never "failed", never re-submitted) until it answers again."""
+
+    unknown: set[str]
+
+
 def live(campaign: Campaign, stages=STAGES) -> Live:
-    """submission id -> active array tasks (None: all of them) for every live submission."""
-    out: Live = {}
+    """submission id -> active array tasks (None: all of them) for every live submission; a
+    submission whose scheduler did not answer is live (``.unknown`` names them)."""
+    out = LiveAnswer()
+    out.unknown = set()
     slurm: dict[str, list[dict]] = {}
     for stage in stages:
         for rec in campaign.records(stage):
@@ -35,12 +45,32 @@ def live(campaign: Campaign, stages=STAGES) -> Live:
             elif rec.get("executor") == "slurm" and str(rec.get("job_id", "")).isdigit():
                 slurm.setdefault(_conf(rec), []).append(rec)
     for conf, recs in slurm.items():
-        jobs = queue(conf) or {}
+        jobs = queue(conf)
+        if jobs is None:  # the scheduler's silence is not an answer: nothing of these is re-run
+            for rec in recs:
+                if not rec.get("ended"):
+                    out[rec["submission"]] = None
+                    out.unknown.add(rec["submission"])
+            if out.unknown:
+                logger.warning("squeue did not answer (SLURM_CONF %s): %d submission(s) of unknown state are "
+                               "counted as running and not re-submitted", conf or "default", len(out.unknown))
+            continue
         for rec in recs:
             tasks = jobs.get(str(rec["job_id"]), set())
             if tasks is None or tasks:
                 out[rec["submission"]] = tasks
     return out
+
+
+def job_active(job_id: str, conf: str = "", answers: dict | None = None) -> bool | None:
+    """Whether Slurm job ``job_id`` is queued or running: True, False, or None when squeue did
+    not answer (unknown: never "failed"). ``answers`` (Slurm configuration -> :func:`queue`'s
+    answer) is shared by a command's callers, so it asks squeue once per configuration."""
+    answers = {} if answers is None else answers
+    if conf not in answers:
+        answers[conf] = queue(conf)
+    jobs = answers[conf]
+    return None if jobs is None else str(job_id).split("_")[0] in jobs
 
 
 def _conf(rec: dict) -> str:
@@ -63,6 +93,8 @@ def queue(conf: str = "") -> dict[str, set[int] | None] | None:
         proc = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i|%T"], capture_output=True,
                               text=True, env=env, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:  # a controller down, a bad configuration: no answer, not "nothing runs"
         return None
     jobs: dict[str, set[int] | None] = {}
     for line in proc.stdout.split():

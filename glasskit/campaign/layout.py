@@ -21,6 +21,21 @@ from pathlib import Path
 from glasskit.campaign.spec import Spec
 from glasskit.util.outputs import replace_text
 
+def _submission_schema() -> dict:
+    from glasskit.util.records import Field
+    return {"submission": Field(str, pattern=r"sub-[A-Za-z0-9-]{1,60}"),
+            "stage": Field(str, choices=("simulate", "minimize")),
+            "sims": Field(str, pattern=r"[0-9][0-9,:%-]{0,100000}"),
+            "n_tasks": Field(int, lo=1, hi=10_000_000), "ranks": Field(int, lo=1, hi=1_000_000),
+            "balance": Field(str, required=False, choices=("cost", "count")),
+            "executor": Field(str, required=False, choices=("local", "slurm")),
+            "job_id": Field((str, int), required=False), "pid": Field(int, required=False, lo=1),
+            "host": Field(str, required=False), "slurm_conf": Field(str, required=False),
+            "finished": Field(bool, required=False)}
+
+
+SUBMISSION = _submission_schema()  # <workdir>/submissions/<submission>.json
+
 INIT_DATA = "init.data"  # the shared FIRE-minimized start, as LAMMPS reads it
 INIT_H5 = "init.h5"      # the same, with its types, for readers and checks
 SLICE_SUFFIX = ".index.json"
@@ -75,14 +90,19 @@ class Campaign:
         return self.submissions_dir / f"{submission}{SLICE_SUFFIX}"
 
     def records(self, stage: str | None = None) -> list[dict]:
+        """The submission records (of ``stage``), each checked against :data:`SUBMISSION`; a
+        damaged one is one error naming it: skipping it would show a live job's simulations as
+        missing, and they would be submitted twice."""
+        from glasskit.util.records import read_json
         out = []
         for p in sorted(self.submissions_dir.glob("*.json")):
             if p.name.endswith(SLICE_SUFFIX):  # an index slice, not a record
                 continue
-            try:
-                rec = json.loads(p.read_text())
-            except (OSError, ValueError):
-                continue
+            rec = read_json(p, SUBMISSION)
+            if rec["submission"] != p.stem:
+                from glasskit.util.records import RecordError
+                raise RecordError(f"{p}: records submission {rec['submission']!r}, its name says {p.stem!r}",
+                                  "move the file aside; glasskit names each record after its submission")
             if stage is None or rec.get("stage") == stage:
                 out.append(rec)
         return out
@@ -90,4 +110,4 @@ class Campaign:
 
 def new_submission_id() -> str:
     """Sortable and unique: ``sub-YYYYmmdd-HHMMSS-xxxx``."""
-    return time.strftime("sub-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    return time.strftime("sub-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(2)  # UTC: ids sort alike under any TZ

@@ -235,17 +235,27 @@ def progress_path(shard: Path, rank: int) -> Path:
 def read_progress(directory: Path) -> dict[int, dict]:
     """sim -> the newest progress report of the ranks writing shards in ``directory``; a torn
     or foreign file is skipped (it is only a report)."""
+    from glasskit.util.records import RecordError, read_json
     out: dict[int, dict] = {}
     for p in Path(directory).glob(f"*{PROGRESS_SUFFIX}"):
         try:
-            r = json.loads(p.read_text())
-            sim, frame, frames = int(r["sim"]), int(r["frame"]), int(r["frames"])
-            rate, when = float(r["matom_step_s"]), float(r["time"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if 0 <= frame <= frames and (sim not in out or when > out[sim]["time"]):
-            out[sim] = {**r, "sim": sim, "frame": frame, "frames": frames, "matom_step_s": rate, "time": when}
+            r = read_json(p, PROGRESS)
+        except RecordError:
+            continue  # only a report: a torn or forged one is not shown
+        if r["frame"] <= r["frames"] and (r["sim"] not in out or r["time"] > out[r["sim"]]["time"]):
+            out[r["sim"]] = {k: r[k] for k in PROGRESS if k in r}
     return out
+
+
+def _progress_schema() -> dict:
+    from glasskit.util.records import Field
+    return {"sim": Field(int, lo=0, hi=10**7), "frame": Field(int, lo=0, hi=10**5), "frames": Field(int, lo=1, hi=10**5),
+            "step": Field(int, required=False, lo=0), "t_cool": Field(int, required=False, lo=1),
+            "T": Field(float, required=False), "temp": Field(float, required=False),
+            "matom_step_s": Field(float, lo=0, hi=1e9), "time": Field(float, lo=0)}
+
+
+PROGRESS = _progress_schema()  # <shard>.rank<R>.progress.json
 
 
 def read_rows(path: Path) -> dict:

@@ -33,6 +33,7 @@ class StageStatus:
     waiting: set[int] = field(default_factory=set)   # ... of which not started yet (queued, or next on a rank)
     failed: dict[int, str] = field(default_factory=dict)
     logs: dict[int, str] = field(default_factory=dict)  # failed sim -> the log of the task that ran it
+    unknown: set[str] = field(default_factory=set)  # submissions the scheduler did not answer for
     unreadable: list[str] = field(default_factory=list)
     frames_done: int | None = None  # minimize: inherent structures done / frames simulated
     frames_total: int | None = None
@@ -51,6 +52,7 @@ class StageStatus:
                 "missing": format_ranges(self.missing),
                 "failed": {str(k): v for k, v in sorted(self.failed.items())},
                 "failure_logs": {str(k): v for k, v in sorted(self.logs.items())},
+                "unknown_submissions": sorted(self.unknown),
                 "unreadable_shards": self.unreadable,
                 **({"frames": {"done": self.frames_done, "total": self.frames_total}}
                    if self.frames_total is not None else {}),
@@ -92,6 +94,7 @@ def stage_status(index: CampaignIndex, stage: str, live: Live, simulated: set[in
     st.unreadable = [f"{path}: {exc}" for path, exc in si.unreadable
                      if path.parent.name not in active_subs]  # a live task may be creating it right now
     st.running = active - st.done
+    st.unknown = set(getattr(live, "unknown", set())) & active_subs
     from glasskit.campaign.shard import RUNNING
     started = {s for s, (path, state, _) in si.attempts.items()
                if s in st.running and state == RUNNING and path.parent.name in active_subs}
@@ -139,6 +142,9 @@ def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
              f"waiting {c['waiting']}, failed {c['failed']}, missing {c['missing']}"]
     if st.frames_total is not None:
         lines.append(f"  frames minimized: {st.frames_done} of {st.frames_total} simulated")
+    if st.unknown:
+        lines.append(f"  scheduler: squeue did not answer for {', '.join(sorted(st.unknown))}: their simulations "
+                     "count as running (state unknown) and are not re-submitted")
     lines += progress_lines(st)
     for name, sims in (("running", st.running - st.waiting), ("waiting", st.waiting), ("missing", st.missing)):
         if sims and len(sims) < st.n_sims:

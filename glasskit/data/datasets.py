@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,30 +51,52 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class BuildSpec:
-    renderer: str = "fast"
-    l_win: float = 0.3
-    k: int = 3
-    seed: int = 0
+    """``[build]`` of datasets.toml, checked by the spec's own table builder (types and rules)."""
+
+    renderer: str = field(default="fast", metadata={"rule": (lambda v: v in ("fast", "matplotlib"),
+                                                             "must be fast or matplotlib")})
+    l_win: float = field(default=0.3, metadata={"rule": (lambda v: 0 < v <= 1, "must be in (0, 1]")})
+    k: int = field(default=3, metadata={"rule": (lambda v: 1 <= v <= 64, "must be in [1, 64]")})
+    seed: int = field(default=0, metadata={"rule": (lambda v: 0 <= v < 2**63, "must be >= 0")})
+
+
+@dataclass(frozen=True)
+class _ClassTable:
+    T: float = field(metadata={"rule": (lambda v: 0 < v < 100, "must be a temperature in (0, 100)")})
+    ramp: str = field(metadata={"rule": (lambda v: v in ("slow", "fast") or v.isdigit(),
+                                         'must be "slow", "fast" or a t_cool as a string of digits')})
 
 
 def load_datasets(path: str | Path = "jobs/datasets.toml") -> tuple[BuildSpec, dict[int, DatasetSpec]]:
     from glasskit.util.tomlfile import read_toml
     path = Path(path)
+    from glasskit.campaign.spec import build_table
     _, data = read_toml(path, "dataset file", "see jobs/datasets.toml")
-    b = data.get("build", {})
-    unknown = set(b) - {"renderer", "l_win", "k", "seed"}
+    unknown = set(data) - {"build", "dataset"}
     if unknown:
-        raise GlasskitError(f"{path}: unknown key 'build.{sorted(unknown)[0]}'")
-    build = BuildSpec(**b)
-    if build.renderer not in ("fast", "matplotlib") or not 0 < build.l_win <= 1 or build.k < 1:
-        raise GlasskitError(f"{path}: [build] needs renderer fast|matplotlib, 0 < l_win <= 1, k >= 1")
+        raise GlasskitError(f"{path}: unknown table [{sorted(unknown)[0]}]", "allowed: [build], [[dataset]]")
+    build = build_table(BuildSpec, data.get("build", {}), str(path), "build")
+    sets = data.get("dataset", [])
+    if not isinstance(sets, list):
+        raise GlasskitError(f"{path}: 'dataset' must be [[dataset]] tables")
     out = {}
-    for i, d in enumerate(data.get("dataset", [])):
-        try:
-            cls = {c: ClassSpec(float(d[c]["T"]), d[c]["ramp"]) for c in ("liquid", "glass")}
-            out[int(d["id"])] = DatasetSpec(int(d["id"]), **cls, source=str(path))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise GlasskitError(f"{path}: dataset[{i}] needs id, liquid = {{T, ramp}}, glass = {{T, ramp}} ({exc})")
+    for i, d in enumerate(sets):
+        where = f"dataset[{i}]"
+        if not isinstance(d, dict) or set(d) - {"id", "liquid", "glass"} or not {"id", "liquid", "glass"} <= set(d):
+            raise GlasskitError(f"{path}: {where} needs exactly id, liquid = {{T, ramp}}, glass = {{T, ramp}}")
+        did = d["id"]
+        if isinstance(did, bool) or not isinstance(did, int) or not 1 <= did <= 10_000:
+            raise GlasskitError(f"{path}: {where}.id = {did!r} must be an integer in [1, 10000]")
+        if did in out:
+            raise GlasskitError(f"{path}: two datasets have id {did}", "give each [[dataset]] its own id")
+        cls = {}
+        for c in ("liquid", "glass"):
+            t = d[c]
+            if isinstance(t, dict) and isinstance(t.get("ramp"), int) and not isinstance(t.get("ramp"), bool):
+                t = {**t, "ramp": str(t["ramp"])}  # a t_cool given as a number
+            spec = build_table(_ClassTable, t, str(path), f"{where}.{c}")
+            cls[c] = ClassSpec(spec.T, int(spec.ramp) if spec.ramp.isdigit() else spec.ramp)
+        out[did] = DatasetSpec(did, **cls, source=str(path))
     return build, out
 
 

@@ -76,7 +76,7 @@ def _slurm_array(folds, inputs: Inputs, launcher: Launcher, cv_id: str) -> list[
         for i, (fcfg, sp) in enumerate(folds):
             run_dir = inputs.run_dir(fcfg, sp, f"{cv_id}-fold{i}-")
             held.enter_context(runs.Decision(run_dir))
-            if runs.state(run_dir).state in ("done", "running"):
+            if runs.state(run_dir).state in ("done", "running", "unknown"):
                 continue
             tasks.append(prepare(fcfg, inputs, launcher, run_dir, sp))
             dirs.append(run_dir)

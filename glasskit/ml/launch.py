@@ -189,7 +189,7 @@ class Launcher:
 
     def record(self, job) -> dict:
         rec = {"executor": self.kind, "job_id": str(job.job_id), "tasks": self.tasks,
-               "host": socket.gethostname(), "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
+               "host": socket.gethostname(), "submitted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if self.kind == "slurm":
             rec.update(cluster=self.profile.name, slurm_conf=self.profile.slurm_conf)
         else:  # the local job id is the PID of its process: with its start time, liveness is exact

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +41,17 @@ def write_json(path: Path, obj: dict) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
     os.replace(tmp, path)
+
+
+def _run_record_schema() -> dict:
+    from glasskit.util.records import Field
+    return {"executor": Field(str, choices=("local", "slurm")), "job_id": Field((str, int), pattern=None),
+            "tasks": Field(int, required=False, lo=1, hi=4096), "host": Field(str, required=False),
+            "pid_start": Field((str, int, type(None)), required=False), "slurm_conf": Field(str, required=False),
+            "error": Field(str, required=False), "ended": Field((bool, str), required=False)}
+
+
+RUN_RECORD = _run_record_schema()  # run.json, as launch.Launcher.record writes it
 
 
 def read_json(path: Path) -> dict:
@@ -151,17 +161,7 @@ class WriterLock:
         os.close(self.fd)  # closing the descriptor drops the flock
 
 
-def _slurm_active(job_id: str, slurm_conf: str = "") -> bool | None:
-    env = {**os.environ, **({"SLURM_CONF": slurm_conf} if slurm_conf else {})}
-    try:
-        out = subprocess.run(["squeue", "-h", "-j", str(job_id).split("_")[0], "-o", "%T"],
-                             capture_output=True, text=True, env=env, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else False
-
-
-def state(run_dir: Path) -> RunState:
+def state(run_dir: Path, answers: dict | None = None) -> RunState:
     """The state of one run, from its files (and squeue / /proc for a live job)."""
     run_dir = Path(run_dir)
     if (run_dir / "metrics.json").exists():
@@ -172,6 +172,13 @@ def state(run_dir: Path) -> RunState:
         t = m["test"]
         return RunState(run_dir.name, "done", f"test AUC {t['auc']:.4f}, accuracy {t['accuracy']:.4f}")
     rec = read_json(run_dir / "run.json")
+    if rec:
+        from glasskit.util.records import RecordError, check
+        try:
+            check(rec, RUN_RECORD, str(run_dir / "run.json"))
+        except RecordError as exc:
+            return RunState(run_dir.name, "damaged", f"{exc.problem}; move the run aside (mv {run_dir} "
+                                                     f"{run_dir}.damaged) and re-submit to redo it")
     try:
         epochs = max(0, len((run_dir / "epochs.csv").read_text().splitlines()) - 1)
     except (OSError, UnicodeDecodeError):
@@ -182,9 +189,14 @@ def state(run_dir: Path) -> RunState:
     if rec.get("executor") == "local" and rec.get("host") == socket.gethostname() \
             and _local_alive(rec.get("job_id"), rec.get("pid_start")):
         return RunState(run_dir.name, "running", progress)
-    if rec.get("executor") == "slurm" and not rec.get("ended") and _slurm_active(rec.get("job_id", ""),
-                                                                                  rec.get("slurm_conf", "")):
-        return RunState(run_dir.name, "running", f"Slurm job {rec.get('job_id')}, {progress}")
+    if rec.get("executor") == "slurm" and not rec.get("ended"):
+        from glasskit.batch.watch import job_active  # the one rule of "is a job alive?"
+        active = job_active(rec.get("job_id", ""), rec.get("slurm_conf", ""), answers)
+        if active:
+            return RunState(run_dir.name, "running", f"Slurm job {rec.get('job_id')}, {progress}")
+        if active is None:  # the scheduler's silence is not an answer
+            return RunState(run_dir.name, "unknown", f"Slurm job {rec.get('job_id')}: squeue did not answer; "
+                                                     f"{progress} (not re-run until it does)")
     if rec.get("error"):  # the reason carries its own fix; a re-submit resumes from the last epoch
         from glasskit.util.errors import one_line
         return RunState(run_dir.name, "failed", f"{one_line(rec['error'])} ({progress}; log: "
@@ -216,7 +228,8 @@ def finished(models: Path, warn=None) -> list[tuple[Path, dict]]:
 
 def all_states(workdir: Path) -> list[RunState]:
     base = Path(workdir) / MODELS_DIR
-    return [state(p) for p in sorted(base.iterdir()) if p.is_dir()] if base.is_dir() else []
+    answers: dict = {}  # one squeue per Slurm configuration for all runs
+    return [state(p, answers) for p in sorted(base.iterdir()) if p.is_dir()] if base.is_dir() else []
 
 
 MIN_TEST = 20  # fewer test samples than this: a demonstration, not a result

@@ -4,7 +4,7 @@ from __future__ import annotations
 from glasskit.ml.runs import all_states as all_runs
 from glasskit.ml.search.driver import all_states as all_searches
 
-RUN_STATES = ("done", "running", "interrupted", "failed", "damaged")
+RUN_STATES = ("done", "running", "unknown", "interrupted", "failed", "damaged")
 
 
 def learning_status(workdir) -> dict:

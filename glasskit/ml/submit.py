@@ -135,6 +135,9 @@ def _settled(st: runs.RunState) -> bool:
     if st.state == "running":
         logger.info("run %s is already running (%s): not started twice", st.run, st.detail)
         return True
+    if st.state == "unknown":  # squeue did not answer: its job may well run; never start it twice
+        logger.warning("run %s: %s", st.run, st.detail)
+        return True
     if st.state == "damaged":
         raise GlasskitError(f"run {st.run} is damaged: {st.detail.split('; ')[0]}", st.detail.split("; ", 1)[1])
     return False

@@ -342,7 +342,7 @@ def _finish(run_dir, cfg, model, loaders, table, splits, dist, state, n_params) 
                "splits": {k: int(len(v)) for k, v in splits.items()},
                "train_ms_per_sample": 1e3 * train_s / max(1, n_train),
                "infer_ms_per_sample": 1e3 * infer_s / max(1, len(ids)),
-               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if dist.main:
         _write_predictions(run_dir, table, {"test": (ids, scores), "val": (val_ids, val_scores)})
         _atomic_text(run_dir / METRICS, json.dumps(metrics, indent=1))

@@ -24,17 +24,58 @@ class LammpsFailure(RuntimeError):
         super().__init__(f"simulation {index}: LAMMPS error: {message}")
 
 
-def script(main) -> int:
-    """Run an ``analysis/`` script's ``main()``: a :class:`GlasskitError` becomes one line on
-    stderr and exit code 2, as in the CLI."""
+def run_command(fn, prog: str = "glasskit", traceback: bool = False) -> int:
+    """The one boundary of every command (the CLI and each analysis script): whatever ends it
+    ends in one line on stderr, ``<prog>: error: <problem> -- <fix>``, and an exit code, never a
+    traceback (``traceback``: print it too, for -v / $GLASSKIT_TRACEBACK=1).
+
+    2: a problem with the input, the files or the machine (GlasskitError, an OS error); 1: a
+    LAMMPS failure; 130: interrupted; 141: stdout closed early (``| head``); 3: a bug."""
     import os
     import sys
+
+    def say(text: str) -> None:
+        print(f"{prog}: {text}", file=sys.stderr)
     try:
-        return main()
+        return fn()
     except GlasskitError as exc:
-        name = os.path.basename(sys.argv[0])
-        print(f"{name}: error: {exc.problem}" + (f" -- {exc.fix}" if exc.fix else ""), file=sys.stderr)
+        say(f"error: {exc.problem}" + (f" -- {exc.fix}" if exc.fix else ""))
         return 2
+    except LammpsFailure as exc:
+        say(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    except BrokenPipeError:  # stdout closed early: nothing more to say there
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush is quiet
+        except OSError:
+            pass
+        say("error: the output was closed before it was all written (a pipe into head?)")
+        return 141
+    except OSError as exc:  # a read-only directory, a full disk, a missing file
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        say(f"error: cannot use{where}: {exc.strerror or exc} -- check that path's permissions, space and "
+            "existence, then run the same command again (what is done is kept)")
+        if traceback:
+            import traceback as tb
+            tb.print_exc()
+        return 2
+    except Exception as exc:  # a bug: one line, the traceback on request
+        say(f"error: internal error ({type(exc).__name__}: {one_line(exc, 160)}) -- rerun with -v "
+            "(or GLASSKIT_TRACEBACK=1) for the traceback and report it")
+        if traceback:
+            import traceback as tb
+            tb.print_exc()
+        return 3
+
+
+def script(main) -> int:
+    """Run an analysis script's ``main()`` through :func:`run_command`, named as invoked."""
+    import os
+    import sys
+    return run_command(main, os.path.basename(sys.argv[0]), os.environ.get("GLASSKIT_TRACEBACK") == "1")
 
 
 def one_line(text, limit: int = 200) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import socket
 import sys
 import time
@@ -137,7 +138,7 @@ def run(s: Search) -> dict:
         (_parallel if s.workers else _in_process)(s, records)
     finally:
         st = runs.read_json(s.directory / STATE)
-        runs.write_json(s.directory / STATE, {**st, "ended": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        runs.write_json(s.directory / STATE, {**st, "ended": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return summarize(s)
 
 
@@ -172,7 +173,7 @@ def _claim(s: Search) -> None:
         "pid": os.getpid(), "pid_start": runs.process_start(os.getpid()), "host": socket.gethostname(),
         # a driver that is a Slurm job (submit search --executor slurm): status asks squeue
         "slurm_job": os.environ.get("SLURM_JOB_ID", "") if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" else "",
-        "slurm_conf": os.environ.get("SLURM_CONF", ""), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        "slurm_conf": os.environ.get("SLURM_CONF", ""), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
 
 def _domain(s: Search):
@@ -282,7 +283,7 @@ def summarize(s: Search) -> dict:
                             f"see {s.directory / triallog.TRIALS}")
     out = {"experiment": s.name, "trials": len(records), "failed": failed, "tid": best["tid"],
            "params": best["params"], "auc": best.get("auc"), "run": best.get("run"),
-           "hp": [f"--hp {k}={v}" for k, v in best["params"].items()]}
+           "hp": [f"--hp {shlex.quote(f'{k}={v}')}" for k, v in best["params"].items()]}
     runs.write_json(s.directory / BEST, out)
     logger.info("search %s: %d trial(s), %d failed; best inner-test AUC %.4f (trial %d): %s -> %s", s.name,
                 len(records), failed, best.get("auc", float("nan")), best["tid"], " ".join(out["hp"]),

@@ -85,6 +85,20 @@ def binary() -> Path:
     return Path(found[-1])
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` still runs (zombies aside)."""
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
 def _die_with_parent() -> None:
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -160,9 +174,11 @@ class EmbeddedMongo:
         for _ in range(3):  # a port taken between probing and binding: try another
             port = _free_port(self.host)
             with open(self.log_path, "ab") as log:
+                # a session (process group) of its own: stop() ends the whole group, so a server
+                # started through a wrapper script or a symlink goes with it
                 self.proc = subprocess.Popen([str(exe), f"--host={self.host}", f"--port={port}"], stdout=log,
                                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                             preexec_fn=_die_with_parent)
+                                             start_new_session=True, preexec_fn=_die_with_parent)
             self.url = f"mongodb://{self.host}:{port}/{DEFAULT_DB}"
             if self._wait_ready(port):
                 logger.info("no --mongo given: embedded MongoDB-wire server (jongodb, in memory) at %s, pid %d, "
@@ -186,20 +202,28 @@ class EmbeddedMongo:
         return False
 
     def stop(self) -> None:
-        """Terminate the server we started (by its PID, after checking it is still ours)."""
-        if self.proc is None or self.proc.poll() is not None:
+        """End the server we started and everything it started: its process group (ours alone:
+        the child was started in a new session and is not yet reaped, so the id is not reused),
+        SIGTERM, then SIGKILL after 5 s; whatever ``$GLASSKIT_MONGOD`` was (the binary, a
+        symlink to it, a wrapper script that forks it)."""
+        if self.proc is None:
             return
-        try:
-            cmd = Path(f"/proc/{self.proc.pid}/cmdline").read_bytes()
-        except OSError:
-            cmd = b"jongodb"
-        if b"jongodb" in cmd:
-            self.proc.terminate()
+        pgid = self.proc.pid
+        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
             try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and _group_alive(pgid):
+                self.proc.poll()
+                time.sleep(0.05)
+            if not _group_alive(pgid):
+                break
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
 
     def __enter__(self) -> "EmbeddedMongo":
         self.start()

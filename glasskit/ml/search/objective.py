@@ -46,7 +46,7 @@ def cast(dims: dict[str, Dimension], point: dict) -> dict:
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass

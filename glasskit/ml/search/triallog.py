@@ -17,6 +17,7 @@ import fcntl
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 TRIALS = "trials.jsonl"
@@ -57,6 +58,12 @@ def problem(r) -> str | None:
     if not isinstance(vals, dict) or not all(
             isinstance(v, list) and len(v) <= 1 and all(_finite(x) for x in v) for v in vals.values()):
         return "vals is not a table of lists of at most one number"
+    params = r.get("params", {})
+    if not isinstance(params, dict) or not all(
+            isinstance(k, str) and re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", k)
+            and (_finite(v) or (isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_.+-]{1,40}", v))) for k, v in
+            params.items()):
+        return "params is not a table of setting names and plain values"
     if r["status"] == "ok":
         loss, auc = r.get("loss"), r.get("auc")
         if not _finite(loss) or abs(loss) > 1e6:
