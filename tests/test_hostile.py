@@ -355,3 +355,150 @@ def _matrix_row(leaves, spec, work, env, mode, user, d, cond, problems) -> None:
                    or (p.returncode not in (0, 141) and not errors))
             if bad:
                 problems.append(f"[{cond}] glasskit {' '.join(path)} -> {p.returncode}: {err.strip()[-300:]}")
+
+
+# ---- everything stored is bound and checked -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sealed_campaign(tmp_path_factory):
+    """A simulated, minimized and collected tiny campaign (2 slow, 2 fast ramps)."""
+    from conftest import glasskit, write_spec
+    tmp = tmp_path_factory.mktemp("sealed")
+    spec = write_spec(tmp / "s.toml", tmp / "c", runs=((2, 1000), (2, 200)))
+    for args in (("submit", "simulate"), ("submit", "minimize")):
+        glasskit(*args, "--spec", spec, "--executor", "local", check=True)
+    glasskit("collect", "--spec", spec, check=True)
+    return spec, tmp / "c"
+
+
+def _datasets_of(path) -> list[str]:
+    import h5py
+    out = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, o: out.append(n) if isinstance(o, h5py.Dataset) and not o.is_virtual else None)
+    return sorted(out)
+
+
+def _change_one_element(path, name) -> None:
+    """Change one element of dataset ``name`` that a reader uses: row 0 (frame 0) of per-row
+    data, a value of its own type and range (an enum's other name, a flipped bool, one ulp)."""
+    import h5py
+    import numpy as np
+    with h5py.File(path, "r+") as f:
+        ds = f[name]
+        if ds.dtype.names:  # the provenance table
+            rows = ds[...]
+            rows[0]["host"] = b"elsewhere"
+            ds[...] = rows
+            return
+        idx = (0,) * ds.ndim
+        v = ds[idx]
+        enum = h5py.check_enum_dtype(ds.dtype)
+        if enum:
+            others = sorted(set(enum.values()) - {int(v)})
+            new = others[-1]
+        elif ds.dtype == bool:
+            new = not bool(v)
+        elif ds.dtype.kind == "f":
+            new = np.nextafter(v, np.inf) if np.isfinite(v) else 0.0
+        else:
+            new = v + 1
+        ds[idx] = new
+
+
+def _verify_names(spec, work, name) -> str:
+    from glasskit.campaign.layout import Campaign
+    from glasskit.campaign.spec import load_spec
+    from glasskit.campaign.verify import verify
+    rep = verify(Campaign.of(load_spec(spec, workdir=str(work))))
+    return "\n".join(rep.problems)
+
+
+def test_one_changed_element_of_any_dataset_of_a_shard_or_campaign_file_is_named_by_verify(sealed_campaign, tmp_path):
+    """Enumerated from the files themselves: every dataset of a simulate shard, a minimize
+    shard, the (virtual) campaign file and a standalone campaign file."""
+    from conftest import glasskit
+    spec, work = sealed_campaign
+    glasskit("collect", "--spec", spec, "--standalone", "-o", work / "standalone.h5", check=True)
+    sim_shard = sorted(work.glob("shards/simulate/*/task-*.h5"))[0]
+    min_shard = sorted(work.glob("shards/minimize/*/task-*.h5"))[0]
+    targets = [(sim_shard, n) for n in _datasets_of(sim_shard)] + [(min_shard, n) for n in _datasets_of(min_shard)]
+    targets += [(work / "campaign.h5", n) for n in _datasets_of(work / "campaign.h5")]
+    targets += [("standalone", n) for n in _datasets_of(work / "standalone.h5")]
+    assert len(targets) >= 45
+    missed = []
+    for where, name in targets:
+        copy = tmp_path / "w"
+        if copy.exists():
+            shutil.rmtree(copy)
+        shutil.copytree(work, copy)
+        if where == "standalone":
+            (copy / "campaign.h5").unlink()
+            (copy / "standalone.h5").rename(copy / "campaign.h5")
+            path = copy / "campaign.h5"
+        else:
+            path = copy / Path(where).relative_to(work)
+        assert _verify_names(spec, copy, name) == "" or name == "never"  # clean before the change
+        _change_one_element(path, name)
+        text = _verify_names(spec, copy, name)
+        if f"/{name}" not in text:
+            missed.append(f"{where if where == 'standalone' else Path(where).name}:/{name} -> {text[:200]!r}")
+    assert not missed, f"{len(missed)} of {len(targets)} changes not named:\n" + "\n".join(missed)
+    print(f"{len(targets)} datasets changed one at a time, each named by verify")
+
+
+def test_shards_slices_and_files_of_another_campaign_or_other_inputs_are_refused(sealed_campaign, tmp_path):
+    from conftest import glasskit, write_spec
+    from glasskit.campaign.index import read_slice
+    spec, work = sealed_campaign
+    copy = tmp_path / "c"
+    shutil.copytree(work, copy)
+    other = write_spec(tmp_path / "o.toml", tmp_path / "o", runs=((2, 1000), (2, 200)), extra="")
+    other.write_text(other.read_text().replace("seed = 11", "seed = 12"))
+    glasskit("submit", "simulate", "--spec", other, "--executor", "local", check=True)
+    theirs = sorted((tmp_path / "o").glob("shards/simulate/sub-*"))[0]
+    shutil.copytree(theirs, copy / "shards" / "simulate" / "sub-29990101-000000-ffff")   # a foreign shard
+    (copy / "shards" / "simulate" / "sub-29990101-000000-eeee").symlink_to(theirs)       # a link out
+    p = glasskit("verify", "--spec", spec, "--workdir", copy)
+    assert p.returncode == 1
+    assert "sub-29990101-000000-ffff" in p.stdout and "another campaign" in p.stdout
+    assert "sub-29990101-000000-eeee" in p.stdout and "symbolic link" in p.stdout
+    glasskit("collect", "--spec", spec, "--workdir", copy, check=True)
+    import h5py
+    with h5py.File(copy / "campaign.h5") as f:
+        paths = [r["path"].decode() for r in f["provenance/shards"][...]]
+    assert not [p for p in paths if "2999" in p]  # neither was mapped
+    # an edited init.data is visible
+    (copy / "init.data").write_text((copy / "init.data").read_text().replace("Atoms", "Atoms ", 1))
+    p = glasskit("verify", "--spec", spec, "--workdir", copy)
+    assert p.returncode == 1 and "init.data: changed since" in p.stdout
+    # an index slice of another campaign
+    s = copy / "submissions" / "sub-x.index.json"
+    s.write_text('{"workdir_relative": true, "campaign_id": "0000000000000000", "sims": {}}')
+    with pytest.raises(GlasskitError, match="another campaign"):
+        read_slice(s, copy, "1111111111111111")
+    s.write_text('{"workdir_relative": true, "campaign_id": "1", "sims": {"0": {"simulate": ["../../etc/x.h5", 0, true]}}}')
+    with pytest.raises(GlasskitError, match="outside the campaign directory"):
+        read_slice(s, copy, "1")
+
+
+def test_a_repair_makes_what_was_built_from_the_data_stale(sealed_campaign, tmp_path):
+    """A training run is named after the data it read: after a --redo repair re-collected, the
+    same command is a new run, not "already done"."""
+    pytest.importorskip("torch")
+    from conftest import glasskit
+    from glasskit.campaign.layout import Campaign
+    from glasskit.campaign.spec import load_spec
+    from glasskit.ml.submit import Inputs
+    spec, work = sealed_campaign
+    copy = tmp_path / "c"
+    shutil.copytree(work, copy)
+    c = Campaign.of(load_spec(spec, workdir=str(copy)))
+    before = Inputs(c, str(spec)).data_identity(1)
+    shard = sorted(copy.glob("shards/simulate/*/task-*.h5"))[0]
+    _change_one_element(shard, "frames/pe")  # damage that verify condemns
+    glasskit("submit", "simulate", "--spec", spec, "--workdir", copy, "--array", "0-3", "--redo", "--executor",
+             "local", check=True)
+    glasskit("collect", "--spec", spec, "--workdir", copy, check=True)
+    after = Inputs(c, str(spec)).data_identity(1)
+    assert before["physics"] == after["physics"] and before["sources"] != after["sources"]

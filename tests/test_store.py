@@ -138,7 +138,7 @@ def test_verify_catches_a_flipped_bit_in_an_energy_or_temperature(done_campaign,
     c = Campaign.of(load_spec(done_campaign.spec.path, workdir=str(work)))
     shard = c.shards(stage)[0]
     with h5py.File(shard) as f:
-        assert f.attrs["crc_scheme"] == 3
+        assert f.attrs["crc_scheme"] == 4
         sim = int(f["sim/index"][0])
     _flip_low_bit(shard, name, (0, 1))
     rep = verify(c)

@@ -65,10 +65,10 @@ CASES = {  # name: (stage of the shard mutated, mutation(path), words of the one
     "foreign indices": (SIM, lambda p: _set(p, "sim/index", 0, 10**6), "simulation indices outside"),
     "foreign t_cool": (SIM, lambda p: _set(p, "sim/t_cool", 0, 999), "/sim/t_cool differs"),
     "foreign seed": (SIM, lambda p: _set(p, "sim/seed", 0, 1), "/sim/seed differs"),
-    "foreign types": (SIM, lambda p: _set(p, "frames/type", 0, 7), "/frames/type differs"),
+    "foreign types": (SIM, lambda p: _set(p, "frames/type", 0, 7), "/frames/type changed since"),
     "a frame short": (SIM, lambda p: _set(p, "frames/step", (0, 9), -1), "9 frames, the spec's ramp has 10"),
-    "other steps": (SIM, lambda p: _set(p, "frames/step", (0, 0), 101), "frame steps differ"),
-    "other temperatures": (SIM, lambda p: _set(p, "frames/T", (0, 0), 1.5), "frame temperatures differ"),
+    "other steps": (SIM, lambda p: _set(p, "frames/step", (0, 0), 101), "/frames/step differs"),
+    "other temperatures": (SIM, lambda p: _set(p, "frames/T", (0, 0), 1.5), "/frames/T differs"),
     "nan energy": (SIM, lambda p: _set(p, "frames/pe", (0, 3), np.nan), "non-finite values in /frames/pe"),
     "missing temp": (SIM, lambda p: _delete(p, "frames/temp"), "missing /frames/temp"),
     "flipped pe": (SIM, lambda p: _set(p, "frames/pe", (0, 2), -1.0), "frame 2: checksum mismatch"),
@@ -147,7 +147,7 @@ def test_the_crc_of_a_real_two_rank_mpio_shard_catches_a_flipped_value(tmp_path)
     c = Campaign.of(load_spec(spec))
     (shard,) = c.shards(SIM)
     with h5py.File(shard) as f:
-        assert f.attrs["driver"] == "mpio" and f["frames/x"].fletcher32 is False and f.attrs["crc_scheme"] == 3
+        assert f.attrs["driver"] == "mpio" and f["frames/x"].fletcher32 is False and f.attrs["crc_scheme"] == 4
         x = f["frames/x"][1, 3]
     assert verify(c, stages=(SIM,)).problems == []
     x[7, 0] = np.nextafter(x[7, 0], np.float32(np.inf))  # one ulp in one coordinate

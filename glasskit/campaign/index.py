@@ -94,6 +94,16 @@ class StageIndex:
                 if loc.path in self.is_done}
 
 
+def _foreign(path: Path, root: Path) -> str:
+    """Why a shard path may not be read: a symbolic link, or a path that resolves outside the
+    campaign directory ("" when it is the campaign's own file)."""
+    if path.is_symlink() or path.parent.is_symlink():
+        return f"a symbolic link ({path} -> {path.resolve()}): glasskit reads only its own shards; move it away"
+    if root not in path.resolve().parents:
+        return f"resolves outside the campaign directory ({path.resolve()}): move it away"
+    return ""
+
+
 @dataclass
 class CampaignIndex:
     campaign: Campaign
@@ -109,14 +119,26 @@ class CampaignIndex:
         """Open every shard of ``stages`` once (oldest first); ``visit`` sees each file;
         ``provenance``: also gather the shards' attributes (status --json)."""
         out = {}
+        root, ident = campaign.workdir.resolve(), campaign.spec.campaign_id
         for stage in stages:
             si = out[stage] = StageIndex(stage, campaign.shards(stage))
             listings: dict[Path, list[str]] = {}  # each submission's directory listed once
             for path in si.shards:
+                foreign = _foreign(path, root)
+                if foreign:  # a link out of the campaign: never read (verify names it)
+                    si.unreadable.append((path, foreign))
+                    if visit is not None:
+                        visit(stage, None, path, OSError(foreign))
+                    continue
                 try:
                     with h5py.File(path, "r", locking=False) as f:
                         if visit is not None:
                             visit(stage, f, path, None)
+                        other = f.attrs.get("campaign_id")
+                        if other is not None and str(other) != ident:
+                            si.unreadable.append((path, f"a shard of another campaign (campaign_id {other}, this "
+                                                        f"spec's is {ident}): move it away"))
+                            continue
                         index, state, done = f["sim/index"][...], f["sim/state"][...], f["sim/done"][...]
                         if stage == "minimize" and "is/done" in f:
                             si.is_done[path] = f["is/done"][...].sum(axis=1)
@@ -140,6 +162,7 @@ class CampaignIndex:
     def provenance(self, stage: str) -> list[dict]:
         return list(self.stages[stage].provenance.values())
 
+
     def write_slice(self, path: Path, sims) -> Path:
         """The locations a minimize submission's tasks need (their simulations' trajectories and
         any earlier partial minimization), as JSON with paths relative to the campaign."""
@@ -152,23 +175,37 @@ class CampaignIndex:
                 if loc is not None:
                     entry[stage] = [os.path.relpath(loc.path, wd), loc.row, loc.done]
             rows[str(int(s))] = entry
-        return replace_text(path, json.dumps({"workdir_relative": True, "sims": rows}))
+        return replace_text(path, json.dumps({"workdir_relative": True, "campaign_id": self.campaign.spec.campaign_id,
+                                              "sims": rows}))
 
 
-def read_slice(path: Path, workdir: Path) -> tuple[dict[int, Location], dict[int, Location]] | None:
+def read_slice(path: Path, workdir: Path, campaign_id: str | None = None
+               ) -> tuple[dict[int, Location], dict[int, Location]] | None:
     """(simulate, minimize) locations written by :meth:`CampaignIndex.write_slice`; None when
-    the file is missing or damaged (the task then scans the shards itself)."""
+    the file is missing or damaged (the task then scans the shards itself). A slice of another
+    campaign (``campaign_id``), or one that leads out of the campaign directory, is refused."""
+    from glasskit.util.errors import GlasskitError
     try:
-        rows = json.loads(Path(path).read_text())["sims"]
+        data = json.loads(Path(path).read_text())
+        rows = data["sims"]
         out: tuple[dict, dict] = ({}, {})
         for sim, entry in rows.items():
             for k, stage in enumerate(STAGES):
                 if stage in entry:
                     rel, row, done = entry[stage]
                     out[k][int(sim)] = Location(Path(workdir) / rel, int(row), bool(done))
-        return out
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    if campaign_id is not None and data.get("campaign_id") != campaign_id:
+        raise GlasskitError(f"{path}: an index slice of another campaign (campaign_id {data.get('campaign_id')!r}, "
+                            f"this spec's is {campaign_id})", "move it away and submit minimize again")
+    root = Path(workdir).resolve()
+    for locs in out:
+        for loc in locs.values():
+            if root not in loc.path.resolve().parents:
+                raise GlasskitError(f"{path}: names {loc.path}, outside the campaign directory {root}",
+                                    "move it away and submit minimize again")
+    return out
 
 
 def _provenance(si: StageIndex, f) -> None:

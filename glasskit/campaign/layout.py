@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glasskit.campaign.spec import Spec
-from glasskit.util.outputs import replace_text
+from glasskit.util.outputs import replace_text  # noqa: F401 - records are written through it
 
 def _submission_schema() -> dict:
     from glasskit.util.records import Field
@@ -39,6 +39,24 @@ SUBMISSION = _submission_schema()  # <workdir>/submissions/<submission>.json
 INIT_DATA = "init.data"  # the shared FIRE-minimized start, as LAMMPS reads it
 INIT_H5 = "init.h5"      # the same, with its types, for readers and checks
 SLICE_SUFFIX = ".index.json"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (init.data: what every simulation starts from)."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def initial_identity(workdir: Path) -> str:
+    """The init.data hash recorded in init.h5 when the initial configuration was made ("" for
+    an init.h5 from before it was recorded)."""
+    import h5py
+    with h5py.File(Path(workdir) / INIT_H5, "r", locking=False) as f:
+        return str(f.attrs.get("init_sha256", ""))
 
 
 def initial_types(workdir: Path):

@@ -67,6 +67,9 @@ FIELDS: dict[str, Field] = {
     "sim/t_cool": Field(_F, "MD step", "length of the linear cooling ramp from t_start to t_stop"),
     "sim/state": Field(_F, "", "state of the row when last written", STATE_T),
     "sim/done": Field(_F, "", "true once every frame of the row is on disk (written last)"),
+    "sim/crc": Field(_F, "", "CRC-32 of a done row's index, seed, t_cool, state and done flag, for verify"),
+    "sim/source": Field(_F, "", "row of /provenance/shards whose shard holds the simulation's trajectory (-1: none)"),
+    "sim/is_source": Field(_F, "", "row of /provenance/shards whose shard holds its inherent structures (-1: none)"),
     "frames/step": Field(_S, "MD step", "MD step of the frame since the ramp started (-1: no frame)"),
     "frames/T": Field(_S, "epsilon_AA/k_B", "target temperature of the ramp at the frame (the thermostat's set "
                                             "point), not the measured one (see frames/temp)"),

@@ -62,8 +62,23 @@ class ShardLayout:
 
 # shard attribute ``crc_scheme``: 3 = positions (frames/x only) and every per-frame number; 2 = the same
 # over frames/xs and frames/x (shards that stored both); absent = coordinates only
-CRC_SCHEME = 3
-CRC_COORDS = {3: ("frames/x",), 2: ("frames/xs", "frames/x"), 1: ("frames/xs", "frames/x")}
+# 4 = 3 plus a CRC of each done row's /sim numbers (/sim/crc) and of each constant dataset
+# (``crc32`` attribute of /box and /frames/type): every dataset of a shard is covered
+CRC_SCHEME = 4
+CRC_COORDS = {4: ("frames/x",), 3: ("frames/x",), 2: ("frames/xs", "frames/x"), 1: ("frames/xs", "frames/x")}
+SIM_ROW = ("sim/index", "sim/seed", "sim/t_cool", "sim/state", "sim/done")  # in /sim/crc, this order
+
+
+def dataset_crc(values) -> int:
+    """CRC-32 of a whole (small, constant) dataset's values, its dtype's kind and its shape:
+    the ``crc32`` attribute verify recomputes."""
+    a = np.ascontiguousarray(values)
+    return zlib.crc32(a.view(np.uint8) if a.size else b"", zlib.crc32(f"{a.dtype.kind}{a.shape}".encode()))
+
+
+def row_crc(values) -> int:
+    """CRC-32 of one done row's /sim numbers (:data:`SIM_ROW`), each as int64."""
+    return zlib.crc32(np.asarray([int(v) for v in values], dtype=np.int64).tobytes())
 
 
 def frame_crc(*arrays: np.ndarray, scalars=()) -> int:
@@ -118,7 +133,9 @@ class ShardWriter:
                 ds[...] = values
         schema.create(f, "sim/state", (S,), fillvalue=PENDING)
         schema.create(f, "sim/done", (S,), bool, fillvalue=False)
+        schema.create(f, "sim/crc", (S,), "u4", fillvalue=0)
         ds = schema.create(f, "box", (2, 2), "f8")
+        ds.attrs["crc32"] = dataset_crc(np.asarray(L.box, dtype="f8"))  # every rank: attributes are collective
         if self.world.rank == 0:
             ds[...] = L.box
 
@@ -136,9 +153,11 @@ class ShardWriter:
         self._sync()
 
     def mark_done(self, sim: int) -> None:
-        """Flag a row complete: written after (and flushed after) all its frames."""
+        """Flag a row complete: written after (and flushed after) all its frames; its /sim
+        numbers' CRC first, then the state, the done flag last."""
         self._sync()
-        r = self.row[sim]
+        r, L = self.row[sim], self.layout
+        self.f["sim/crc"][r] = row_crc((L.sims[r], L.seeds[r], L.t_cool[r], DONE, True))
         self.f["sim/state"][r] = DONE
         self.f["sim/done"][r] = True
         self._sync()
@@ -166,6 +185,7 @@ class SimulateShard(ShardWriter):
         self._coords("frames/x", S, F, N)
         self._x = f["frames/x"]  # a handle: no name lookup per frame
         ds = schema.create(f, "frames/type", (N,))
+        ds.attrs["crc32"] = dataset_crc(np.asarray(self.layout.types, dtype="i1"))
         if self.world.rank == 0:
             ds[...] = self.layout.types
 

@@ -179,6 +179,18 @@ class Spec:
         p = Path(self.campaign.workdir or f"runs/{self.campaign.name}")
         return p if p.is_absolute() else project_root() / p
 
+    @property
+    def campaign_id(self) -> str:
+        """The campaign's identity: a hash of what defines its simulations (name, seed, runs,
+        system, initial configuration, protocol), not of comments, paths or speed settings.
+        Every shard, index slice and campaign file carries it; verify refuses another's."""
+        import hashlib
+        import json
+        c = self.campaign
+        ident = {"name": c.name, "seed": c.seed, "runs": [dataclasses.asdict(g) for g in c.runs],
+                 **{k: dataclasses.asdict(getattr(self, k)) for k in ("system", "init", "protocol")}}
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
     def engine_settings(self) -> dict:
         """The effective speed settings, defaults included (the ``engine`` attribute of every
         shard and campaign file): ``[engine]`` and the FIRE keys of ``[minimize]``."""

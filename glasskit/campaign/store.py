@@ -139,13 +139,22 @@ def _write_campaign(campaign: Campaign, out: Path, tmp: Path, where: dict, stand
         f.attrs["host"] = socket.gethostname()
         f.attrs["lammps_versions"] = sorted({p["lammps_version"] for p in provenance if p["lammps_version"]})
         f.attrs["simulated"], f.attrs["minimized"] = len(where["simulate"]), len(where["minimize"])
+        f.attrs["campaign_id"] = spec.campaign_id
+        from glasskit.campaign.layout import initial_identity
+        f.attrs["init_sha256"] = initial_identity(campaign.workdir)
         f.attrs["standalone"] = standalone
         f.attrs["storage"] = ("standalone: every dataset holds its data" if standalone else
                               "virtual: the per-frame datasets read from the shards listed in /provenance/shards "
                               "(paths relative to this file); without them they read as fill values. " + ADVICE_GONE)
+        row_of = {p["path"]: i for i, p in enumerate(provenance)}
+        src = {stage: np.full(S, -1, np.int32) for stage in where}
+        for stage, locs in where.items():
+            for sim, loc in locs.items():
+                src[stage][sim] = row_of[os.path.relpath(loc.path, campaign.workdir)]
         for name, values in (("sim/index", np.arange(S, dtype=np.int64)), ("sim/t_cool", t_cool),
                              ("sim/seed", simulation_seeds(spec.campaign.seed, np.arange(S))),
-                             ("sim/done", np.isin(np.arange(S), list(where["simulate"])))):
+                             ("sim/done", np.isin(np.arange(S), list(where["simulate"]))),
+                             ("sim/source", src["simulate"]), ("sim/is_source", src["minimize"])):
             schema.create(f, name, values.shape, values.dtype)[...] = values
         for name, (stage, src, tail, dtype, fill) in _VIRTUAL.items():
             shape = (S, F) + ((N,) + tail if tail else ())
@@ -161,6 +170,42 @@ def _write_campaign(campaign: Campaign, out: Path, tmp: Path, where: dict, stand
         ds = f.create_dataset("provenance/shards", data=table)
         ds.attrs["long_name"] = ("one row per shard this file reads (or copied from): its path relative to this "
                                  "file and the attributes of its root that say how it was made")
+        seal(f)
+
+
+def seal(f) -> None:
+    """Write the ``crc32`` attribute of every dataset the campaign file holds itself (all of
+    them in a standalone file; the virtual ones read the shards, which carry their own)."""
+    for name in owned_datasets(f):
+        f[name].attrs["crc32"] = stored_crc(f[name])
+
+
+def stored_crc(ds) -> int:
+    """:func:`glasskit.campaign.shard.dataset_crc` of a dataset as stored, read a few rows at a
+    time (a standalone campaign file's coordinates do not fit in memory)."""
+    import zlib
+    from glasskit.campaign.shard import dataset_crc
+    if ds.dtype.names or ds.ndim == 0 or ds.size < (1 << 20):
+        return dataset_crc(_values(ds))
+    crc = zlib.crc32(f"{ds.dtype.kind}{ds.shape}".encode())
+    step = max(1, (1 << 24) // max(1, ds.dtype.itemsize * (ds.size // ds.shape[0])))
+    for i in range(0, ds.shape[0], step):
+        crc = zlib.crc32(np.ascontiguousarray(ds[i:i + step]).view(np.uint8), crc)
+    return crc
+
+
+def owned_datasets(f) -> list[str]:
+    out = []
+    f.visititems(lambda name, obj: out.append(name) if isinstance(obj, h5py.Dataset) and not obj.is_virtual else None)
+    return sorted(out)
+
+
+def _values(ds) -> np.ndarray:
+    a = ds[...]
+    if a.dtype.names:  # the provenance table: its text, field by field
+        return np.frombuffer("\x1f".join("\x1e".join(str(v.decode() if isinstance(v, bytes) else v) for v in row)
+                                         for row in a.tolist()).encode(), np.uint8)
+    return a
 
 
 def _check_replaceable(out: Path) -> None:

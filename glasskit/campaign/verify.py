@@ -27,7 +27,8 @@ from glasskit.campaign.index import CampaignIndex
 from glasskit.campaign.layout import Campaign
 from glasskit.campaign.seeds import simulation_seeds
 from glasskit.campaign import schema
-from glasskit.campaign.shard import CRC_COORDS, FAILED, MINIMIZE_SCALARS, RUNNING, SIMULATE_SCALARS, frame_crc
+from glasskit.campaign.shard import (CRC_COORDS, FAILED, MINIMIZE_SCALARS, RUNNING, SIM_ROW, SIMULATE_SCALARS,
+                                     dataset_crc, frame_crc, row_crc)
 
 REQUIRED = {
     "simulate": ("sim/index", "sim/done", "sim/state", "sim/t_cool", "frames/step", "frames/T",
@@ -125,6 +126,15 @@ def _check_init(campaign: Campaign, rep: Report) -> None:
         rep.bad(meta, f"unreadable initial configuration ({_short(exc)}): move init.data and init.h5 away "
                       "and re-submit")
         return
+    from glasskit.campaign.layout import file_sha256, initial_identity
+    try:
+        recorded = initial_identity(campaign.workdir)
+        if recorded and file_sha256(data) != recorded:
+            rep.bad(data, "changed since the campaign's simulations started from it (its SHA-256 differs from the one "
+                          "init.h5 records): restore it, or move init.data and init.h5 away and re-submit everything")
+            return
+    except OSError:
+        pass
     sides = box[:, 1] - box[:, 0]
     if types.shape != (s.n_atoms,) or int((types == 2).sum()) != s.n_b:
         rep.bad(meta, f"{types.shape[0]} atoms / {int((types == 2).sum())} of type B, the spec says "
@@ -157,10 +167,21 @@ def _check_campaign_file(campaign: Campaign, rep: Report) -> None:
     if not ok:
         rep.bad(path, "not a campaign file (no /sim/done or /frames/T): re-run glasskit collect")
         return
+    from glasskit.campaign.store import owned_datasets, stored_crc
     with h5py.File(path, "r", locking=False) as f:
         undescribed = schema.check(f)
+        ident = _identity_problem(campaign, f)
+        changed = [f"/{name}" for name in owned_datasets(f)
+                   if "crc32" in f[name].attrs and stored_crc(f[name]) != int(f[name].attrs["crc32"])]
+        unsealed = [f"/{name}" for name in owned_datasets(f) if "crc32" not in f[name].attrs]
     for text in undescribed:
         rep.bad(path, f"{text}: re-run glasskit collect")
+    if ident:
+        rep.bad(path, f"{ident}: re-run glasskit collect")
+    for name in changed:
+        rep.bad(path, f"{name} changed since glasskit collect wrote it (its crc32 attribute): re-run glasskit collect")
+    if unsealed:
+        rep.bad(path, f"{', '.join(unsealed[:4])} carry no checksum (written by an older glasskit): re-run glasskit collect")
     shards = campaign.shards("simulate") + campaign.shards("minimize")
     newer = [p for p in shards if p.stat().st_mtime > path.stat().st_mtime]
     if newer:
@@ -183,33 +204,50 @@ def _check_shard(campaign, stage, f, path, rep, newest, incomplete) -> None:
                       "campaign; move it away")
         return
     if not np.array_equal(f["sim/t_cool"][...], spec.t_cool_of(index)):
-        rep.bad(path, "/sim/t_cool differs from the spec's [[campaign.runs]]: written for another campaign or "
-                      "spec; move it away and re-submit its simulations")
+        rep.bad(path, "/sim/t_cool differs from the spec's [[campaign.runs]] for its /sim/index: written for another "
+                      "campaign or spec, or changed; move it away and re-submit its simulations")
         return
     if "sim/seed" in f and not np.array_equal(f["sim/seed"][...], simulation_seeds(spec.campaign.seed, index)):
-        rep.bad(path, f"/sim/seed differs from the seeds of campaign.seed = {spec.campaign.seed}: written for "
-                      "another campaign; move it away and re-submit its simulations")
+        rep.bad(path, f"/sim/seed differs from the seeds of campaign.seed = {spec.campaign.seed} for its /sim/index: "
+                      "written for another campaign, or changed; move it away and re-submit its simulations")
         return
     undescribed = schema.check(f)
     if undescribed:
         rep.flagged.append(f"{path}: does not fully describe itself ({undescribed[0]}"
                            + (f"; {len(undescribed) - 1} more" if len(undescribed) > 1 else "")
                            + "): written by an older glasskit; its data are checked as usual")
+    ident = _identity_problem(campaign, f)
+    if ident:
+        rep.bad(path, ident + ": move it away and re-submit its simulations")
+        return
+    changed = _constant_datasets_changed(f)
+    if changed:
+        rep.bad(path, f"{changed} changed since the shard was written (its crc32 attribute): move it away and "
+                      "re-submit its simulations")
+        for row in range(S):
+            if done[row]:
+                rep.condemned.setdefault(stage, set()).add(int(index[row]))
+        return
     init = campaign.workdir / "init.h5"
     init_types = _init_types(str(init), init.stat().st_mtime_ns if init.exists() else 0)
     if stage == "simulate" and init_types is not None and not np.array_equal(f["frames/type"][...], init_types):
         rep.bad(path, "/frames/type differs from the campaign's initial configuration (init.h5): written for "
                       "another campaign; move it away and re-submit its simulations")
         return
+    crcs = f["sim/crc"][...] if "sim/crc" in f else np.zeros(S, np.uint32)
     for row in range(S):
         sim = int(index[row])
         if not done[row]:
+            if crcs[row] and int(state[row]) == 2:  # its checksum and state were written, then the flag lost
+                newest[sim] = (path, "/sim/done is unset though /sim/state and /sim/crc say the row was "
+                                     "completed (changed since written)")
+                continue
             incomplete.append((path, sim, int(state[row])))
             continue
         t_cool = int(spec.t_cool_of([sim])[0])
         n = spec.n_frames(t_cool)
-        err = (_check_simulate_row(f, row, n, spec, t_cool) if stage == "simulate"
-               else _check_minimize_row(f, row, n))
+        err = _check_sim_row(f, row) or (_check_simulate_row(f, row, n, spec, t_cool) if stage == "simulate"
+                                         else _check_minimize_row(f, row, n))
         if stage == "minimize" and not err and "is/stop" in f:
             hit = np.nonzero(f["is/stop"][row, :n] == 1)[0]
             if hit.size:
@@ -220,6 +258,44 @@ def _check_shard(campaign, stage, f, path, rep, newest, incomplete) -> None:
         newest[sim] = (path, err)  # shards come oldest first: the last done copy wins
 
 
+def _identity_problem(campaign, f) -> str | None:
+    """A shard (or campaign file) of another campaign, or made from another init.data."""
+    spec_id = campaign.spec.campaign_id
+    have = f.attrs.get("campaign_id")
+    if have is not None and str(have) != spec_id:
+        return f"written for another campaign (campaign_id {have}, this spec's is {spec_id})"
+    init = campaign.workdir / "init.h5"
+    made_from = f.attrs.get("init_sha256")
+    if made_from and init.is_file():
+        from glasskit.campaign.layout import initial_identity
+        try:
+            now = initial_identity(campaign.workdir)
+        except OSError:
+            return None  # init.h5 itself is reported by _check_init
+        if now and str(made_from) != now:
+            return "made from another initial configuration (init_sha256 differs from init.h5's)"
+    return None
+
+
+def _constant_datasets_changed(f) -> str | None:
+    for name in ("box", "frames/type"):
+        if name in f and "crc32" in f[name].attrs and dataset_crc(f[name][...]) != int(f[name].attrs["crc32"]):
+            return f"/{name}"
+    return None
+
+
+def _check_sim_row(f, row: int) -> str | None:
+    """A done row's /sim numbers against the CRC written with them (crc_scheme 4)."""
+    if int(f.attrs.get("crc_scheme", 1)) < 4:
+        return None
+    if "sim/crc" not in f:
+        return "missing /sim/crc (its checksum of the row's /sim numbers)"
+    if row_crc([f[name][row] for name in SIM_ROW]) != int(f["sim/crc"][row]):
+        return ("checksum mismatch of the row's " + ", ".join("/" + n for n in (*SIM_ROW, "sim/crc"))
+                + " (one changed since written)")
+    return None
+
+
 def _check_simulate_row(f, row: int, n: int, spec, t_cool: int) -> str | None:
     step = f["frames/step"][row]
     have = int((step >= 0).sum())
@@ -227,9 +303,9 @@ def _check_simulate_row(f, row: int, n: int, spec, t_cool: int) -> str | None:
         return f"{have} frames, the spec's ramp has {n}"
     want = spec.dump_every(t_cool) * np.arange(1, n + 1)
     if not np.array_equal(step[:n], want):
-        return "frame steps differ from the spec's ramp (written with another [protocol])"
+        return "/frames/step differs from the spec's ramp (written with another [protocol], or changed)"
     if not np.allclose(f["frames/T"][row, :n], spec.frame_temperature(want, t_cool), atol=1e-9):
-        return "frame temperatures differ from the spec's ramp"
+        return "/frames/T differs from the spec's ramp"
     for name in ("frames/pe", "frames/temp"):
         if name in f and not np.isfinite(f[name][row, :n]).all():
             return f"non-finite values in /{name}"
@@ -240,7 +316,7 @@ def _check_simulate_row(f, row: int, n: int, spec, t_cool: int) -> str | None:
 def _check_minimize_row(f, row: int, n: int) -> str | None:
     isdone = f["is/done"][row, :n]
     if not isdone.all():
-        return f"{int(isdone.sum())} of {n} frames minimized"
+        return f"{int(isdone.sum())} of {n} frames minimized (/is/done)"
     if not np.isfinite(f["is/pe"][row, :n]).all():
         return "non-finite inherent-structure energies"
     return _check_crc(f, row, n, ("is/xs",), "is/crc", MINIMIZE_SCALARS)
@@ -261,8 +337,8 @@ def _check_crc(f, row: int, n: int, names, crc_name, scalar_names) -> str | None
         except OSError as exc:  # fletcher32 mismatch or unreadable chunk
             return f"frame {k}: data chunk unreadable ({_short(exc)})"
         if frame_crc(*arrays, scalars=scalars[k]) != int(crc[k]):
-            what = "coordinates or " + ", ".join(n.split("/")[1] for n in scalar_names) if scalars.shape[1] else "coordinates"
-            return f"frame {k}: checksum mismatch (corrupted {what})"
+            what = ", ".join("/" + n for n in (*names, *scalar_names[:scalars.shape[1]], crc_name))
+            return f"frame {k}: checksum mismatch (one of {what} changed since written)"
         if not all(np.isfinite(a).all() for a in arrays):
             return f"frame {k}: non-finite coordinates"
     return None

@@ -152,6 +152,7 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
     with open_campaign(campaign) as reader:
         sels = select(campaign, reader, all_ds[dataset_id])
         path, box = reader.path, reader.box
+        inputs = built_from(reader)
     samples = [dict(cls=name, label=LABELS[name], sim=int(s), frame=int(f), T=float(T), t_cool=int(tc))
                for name, (sel, T, tc) in sels.items() for s, f in zip(sel.sim, sel.frame)]
     if not samples:
@@ -185,7 +186,7 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
             "labels": "0 = glass, 1 = liquid (graphs.pt y, predictions.csv, ImageFolder's class index)",
             "units": "LAMMPS lj: lengths in sigma_AA, temperatures in epsilon_AA / k_B; image and graph "
                      "coordinates scaled to the box",
-            "box": [float(b) for b in box], "build_seed": bspec.seed, "datasets_toml": read_toml(datasets_file, "dataset file")[0],
+            "box": [float(b) for b in box], "build_seed": bspec.seed, "built_from": inputs, "datasets_toml": read_toml(datasets_file, "dataset file")[0],
             "renderer": renderer if images else None, "l_win": bspec.l_win, "k": bspec.k,
             "classes": {n: {"T": T, "t_cool": tc, "count": len(sel), "label": LABELS[n]}
                         for n, (sel, T, tc) in sels.items()},
@@ -196,6 +197,18 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
     logger.info("dataset %d: %d liquid (T = %.5g) + %d glass (T = %.5g) samples -> %s", dataset_id,
                 len(sels["liquid"][0]), sels["liquid"][1], len(sels["glass"][0]), sels["glass"][1], out)
     return meta_path
+
+
+def built_from(reader) -> dict:
+    """What a dataset was built from: the campaign's identity, its initial configuration and
+    which shard holds each simulation (a --redo repair changes that)."""
+    import hashlib
+    f = reader.f
+    prov = [r["path"] for r in f["provenance/shards"][...]] if "provenance/shards" in f else []
+    src = [prov[i] if 0 <= i < len(prov) else b"" for i in (f["sim/source"][...] if "sim/source" in f else [])]
+    return {"campaign_id": str(f.attrs.get("campaign_id", "")), "init_sha256": str(f.attrs.get("init_sha256", "")),
+            "sources_sha1": hashlib.sha1(b"\n".join(s if isinstance(s, bytes) else str(s).encode()
+                                                    for s in src)).hexdigest()}
 
 
 def _work(job) -> list[tuple[int, object]]:

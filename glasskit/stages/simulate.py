@@ -20,7 +20,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from glasskit.campaign.layout import INIT_DATA, INIT_H5, initial_types  # noqa: F401 - re-used here
+from glasskit.campaign.layout import INIT_DATA, INIT_H5, file_sha256, initial_types  # noqa: F401 - re-used here
 from glasskit.stages.engine import error_text, new_lammps, settle_log
 from glasskit.util.errors import LammpsFailure
 from glasskit.util.render import render
@@ -158,6 +158,8 @@ def ensure_initial(spec: Spec, workdir: Path, comm=None) -> Path:
         f["type"], f["x"], f["xs"], f["box"] = snap.types, snap.x, snap.xs, snap.box
         f.attrs["pe"] = pe
         f.attrs["spec"] = spec.text
+        f.attrs["campaign_id"] = spec.campaign_id
+        f.attrs["init_sha256"] = file_sha256(tmp_data)  # an edited init.data is then visible
     os.replace(tmp_data, data)
     os.replace(tmp_meta, meta)
     return data

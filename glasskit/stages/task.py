@@ -63,7 +63,9 @@ def open_task(campaign: Campaign, plan: ShardPlan, task: int, submission: str, s
     t_cool = spec.t_cool_of(sims)
     layout = ShardLayout(sims, simulation_seeds(spec.campaign.seed, sims), t_cool,
                          max(spec.n_frames(t) for t in t_cool), *initial_configuration(campaign.workdir))
+    from glasskit.campaign.layout import initial_identity
     attrs = dict(spec=spec.text, spec_path=spec.path, submission=submission, task=task,
+                 campaign_id=spec.campaign_id, init_sha256=w.bcast(initial_identity(campaign.workdir) if w.rank == 0 else None),
                  lammps_version=w.bcast(lammps_version() if w.rank == 0 else None),
                  templates=json.dumps(template_hashes()), host=socket.gethostname(),
                  pair_shift=spec.system.shift, engine=json.dumps(spec.engine_settings()))
@@ -218,7 +220,7 @@ class _MinimizeWork:
 def _locations(campaign: Campaign, submission: str) -> tuple[dict[int, Location], dict[int, Location]]:
     """Where the task's trajectories (and earlier partial minimizations) are: the slice of the
     campaign index its submission wrote beside the sbatch script, else one scan of the shards."""
-    found = read_slice(campaign.slice_path(submission), campaign.workdir)
+    found = read_slice(campaign.slice_path(submission), campaign.workdir, campaign.spec.campaign_id)
     if found is not None:
         return found
     index = CampaignIndex.scan(campaign)
