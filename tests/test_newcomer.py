@@ -6,11 +6,9 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import h5py
 import numpy as np
-import pytest
 
 from conftest import GLASSKIT, ROOT, glasskit, write_spec
 from glasskit.campaign.layout import Campaign

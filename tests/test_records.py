@@ -3,7 +3,6 @@ each reader either returns what passes its schema or raises one GlasskitError; n
 escapes (no KeyError, TypeError, traceback) and nothing forged is trusted."""
 import json
 import math
-from pathlib import Path
 
 import pytest
 

@@ -14,7 +14,6 @@ gives its n (samples scored) in the CSV. Writes <out>.png/.pdf and <out>.csv.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

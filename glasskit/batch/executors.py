@@ -142,7 +142,8 @@ class LocalExecutor:
     @staticmethod
     def _task(job: ArrayJob, launch: list[str], task: int) -> int:
         argv = launch + job.command + ["--task", str(task)]
-        with open(job.log_dir / f"task-{task:05d}.out", "w") as out:
+        from glasskit.util.outputs import open_log
+        with open_log(job.log_dir / f"task-{task:05d}.out") as out:
             return subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **job.env}).returncode
 
     @staticmethod

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 from glasskit.util.errors import GlasskitError
@@ -28,7 +27,8 @@ class submit_lock:
 
     def __enter__(self) -> "submit_lock":
         import fcntl
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        from glasskit.util.outputs import lock_open
+        self.fd = lock_open(self.path)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -47,10 +47,9 @@ class submit_lock:
 
 def check_writable(workdir: Path) -> None:
     try:
+        from glasskit.util.outputs import probe_writable
         workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / f".write-test-{time.time_ns()}"
-        probe.write_bytes(b"x")
-        probe.unlink()
+        probe_writable(workdir)
     except OSError as exc:
         raise GlasskitError(f"cannot write to the campaign directory {workdir}: {exc.strerror}",
                             "choose another --workdir or fix its permissions") from None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from glasskit.batch.cluster import SHIPPED
 from glasskit.util.errors import GlasskitError
+from glasskit.util.outputs import create_new
 from glasskit.util.log import logger
 from glasskit.util.paths import JOBS
 
@@ -36,8 +37,7 @@ def init_project(directory: str | Path = ".", cluster: str | None = None) -> lis
                 logger.info("kept your %s (not overwritten)", path)
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "x") as f:  # "x": never over a file that appeared meanwhile
-                f.write(text)
+            create_new(path, text)  # never over a file (or a link) that appeared meanwhile
             written.append(path)
     except OSError as exc:
         raise GlasskitError(f"cannot write {exc.filename}: {exc.strerror}", "choose a directory you can write") from None

@@ -20,6 +20,7 @@ from glasskit.campaign.layout import Campaign, new_submission_id
 from glasskit.batch.cluster import ClusterProfile, load_cluster, slurm_time
 from glasskit.stages.engine import lammps_class
 from glasskit.util.errors import GlasskitError
+from glasskit.util.outputs import replace_text
 from glasskit.batch.executors import ArrayJob, get_executor
 from glasskit.util.log import logger
 from glasskit.util.render import render, safe_for_sbatch
@@ -314,7 +315,7 @@ def _launch(preps: list[Prepared], ex, spec: Spec, unlock=lambda: None) -> tuple
     for prep in preps:
         job = prep.job
         script_path = campaign.submissions_dir / f"{job.submission}.sbatch"
-        script_path.write_text(job.script)
+        replace_text(script_path, job.script)
         if job.stage == "minimize" and prep.index is not None:  # the tasks read this, not every shard
             prep.index.write_slice(campaign.slice_path(job.submission), prep.plan.sims)
         base = {"submission": job.submission, "stage": job.stage, "sims": format_ranges(prep.plan.sims),

@@ -116,6 +116,10 @@ class Campaign:
         for p in sorted(self.submissions_dir.glob("*.json")):
             if p.name.endswith(SLICE_SUFFIX):  # an index slice, not a record
                 continue
+            if p.is_symlink():
+                from glasskit.util.records import RecordError
+                raise RecordError(f"{p} is a symbolic link: glasskit reads only the records it wrote",
+                                  "move the link away")
             rec = read_json(p, SUBMISSION)
             if rec["submission"] != p.stem:
                 from glasskit.util.records import RecordError

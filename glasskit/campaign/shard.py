@@ -106,8 +106,10 @@ class ShardWriter:
     stage = ""
 
     def __init__(self, path: Path, layout: ShardLayout, world: World, attrs: dict):
+        from glasskit.util.outputs import refuse_link
         self.path, self.layout, self.world = Path(path), layout, world
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        refuse_link(self.path)  # h5py would create the file a link points to
         self.mpio = world.comm is not None and world.parallel_h5 and world.size > 1
         if self.mpio:
             self.f = h5py.File(self.path, "w", driver="mpio", comm=world.comm)
@@ -288,9 +290,9 @@ def read_rows(path: Path) -> dict:
 
 # failures, one JSON line per failed simulation, beside the shard (a rank appends to its own file)
 def record_failure(shard: Path, rank: int, sim: int, message: str) -> None:
-    path = shard.with_name(f"{shard.stem}.rank-{rank}.errors.jsonl")
-    with open(path, "a") as fh:
-        fh.write(json.dumps({"sim": sim, "error": message, "time": time.time()}) + "\n")
+    from glasskit.util.outputs import append_line
+    append_line(shard.with_name(f"{shard.stem}.rank-{rank}.errors.jsonl"),
+                json.dumps({"sim": sim, "error": message, "time": time.time()}) + "\n")
 
 
 def read_failures(shard: Path, listing: list[str] | None = None) -> dict[int, str]:

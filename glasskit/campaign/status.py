@@ -11,6 +11,7 @@ and passed in as ``live``: submission id -> its active array tasks (None: all of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -117,11 +118,10 @@ def stage_status(index: CampaignIndex, stage: str, live: Live, simulated: set[in
     return st
 
 
-def task_log(campaign: Campaign, shard) -> "Path":
+def task_log(campaign: Campaign, shard) -> Path:
     """The log of the array task that wrote ``shard`` (``task-NNNNN.h5``): the local executor's
     ``task-NNNNN.out`` or Slurm's ``<job>_<task>.out`` in the submission's log folder (the folder
     itself when neither is there)."""
-    from pathlib import Path
     shard = Path(shard)
     logs = campaign.log_dir(shard.parent.name)
     try:

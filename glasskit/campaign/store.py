@@ -105,14 +105,13 @@ def collect(campaign: Campaign, out: Path | None = None, index: CampaignIndex | 
         raise GlasskitError(f"campaign '{spec.campaign.name}' has no completed simulation to collect",
                             "run glasskit submit simulate first")
     _check_replaceable(out)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    from glasskit.util.outputs import atomic
     try:
-        _write_campaign(campaign, out, tmp, where, standalone)
+        with atomic(out) as tmp:
+            _write_campaign(campaign, out, tmp, where, standalone)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise GlasskitError(f"cannot write the campaign file {out}: {getattr(exc, 'strerror', None) or exc}",
                             "collect -o a writable path, or fix the directory's permissions or space") from None
-    os.replace(tmp, out)
     logger.info("collected %d simulated and %d minimized simulations of %d into %s (%s)",
                 len(where["simulate"]), len(where["minimize"]), spec.campaign.n_sims, out,
                 "standalone: the data copied in" if standalone else "virtual datasets over the shards; "
@@ -209,7 +208,9 @@ def _values(ds) -> np.ndarray:
 
 
 def _check_replaceable(out: Path) -> None:
-    """collect replaces only a campaign file it wrote: never a shard, a spec or a foreign file."""
+    """collect replaces only a campaign file it wrote: never a shard, a spec, a link or a foreign file."""
+    from glasskit.util.outputs import refuse_link
+    refuse_link(out)
     if not out.exists():
         return
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 
-import json
 from pathlib import Path
 from typing import Callable
 

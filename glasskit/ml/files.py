@@ -2,7 +2,6 @@
 weights loaded only when they are a whole, finite state dict of the model."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -13,12 +12,11 @@ from glasskit.util.errors import GlasskitError
 def _atomic(path: Path, write) -> None:
     """``write(tmp)`` then rename over ``path``; a failed write (a full disk, a quota) removes
     its temporary and is one :class:`GlasskitError`: the old file, if any, is left whole."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    from glasskit.util.outputs import atomic
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        with atomic(path) as tmp:
+            write(tmp)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise GlasskitError(f"cannot write {path}: {exc.strerror or exc}",
                             "free space or quota on that file system, then re-submit: the run resumes "
                             "from its last whole checkpoint") from None

@@ -38,9 +38,8 @@ def run_id(cfg: RunConfig, splits: dict | None = None, prefix: str = "", data: d
 
 
 def write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    from glasskit.util.outputs import replace_text
+    replace_text(path, json.dumps(obj, indent=1, sort_keys=True))
 
 
 def _run_record_schema() -> dict:
@@ -126,8 +125,9 @@ class Decision:
 
     def __enter__(self):
         import fcntl
+        from glasskit.util.outputs import lock_open
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        self.fd = lock_open(self.path)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
@@ -148,7 +148,8 @@ class WriterLock:
     def __enter__(self):
         import fcntl
         from glasskit.util.errors import GlasskitError
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        from glasskit.util.outputs import lock_open
+        self.fd = lock_open(self.path)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

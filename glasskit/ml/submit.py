@@ -176,7 +176,6 @@ def finish(job, run_dir: Path) -> int:
 
 def _threads(launcher: Launcher) -> int:
     """Intra-op threads per process for local runs, so N processes do not oversubscribe."""
-    import os
     return max(1, (os.cpu_count() or 1) // launcher.tasks) if launcher.kind == "local" else 0
 
 

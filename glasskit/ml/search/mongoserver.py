@@ -173,7 +173,8 @@ class EmbeddedMongo:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):  # a port taken between probing and binding: try another
             port = _free_port(self.host)
-            with open(self.log_path, "ab") as log:
+            from glasskit.util.outputs import open_log
+            with open_log(self.log_path, append=True) as log:
                 # a session (process group) of its own: stop() ends the whole group, so a server
                 # started through a wrapper script or a symlink goes with it
                 self.proc = subprocess.Popen([str(exe), f"--host={self.host}", f"--port={port}"], stdout=log,

@@ -13,10 +13,8 @@ store was lost (the embedded server is in memory) resumes with everything it had
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
 import re
 from pathlib import Path
 
@@ -25,14 +23,8 @@ TRIALS = "trials.jsonl"
 
 def append(directory: Path, record: dict) -> None:
     """Append ``record`` as one line of ``directory/trials.jsonl``."""
-    line = (json.dumps(record, sort_keys=True, default=_plain) + "\n").encode()
-    fd = os.open(Path(directory) / TRIALS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from glasskit.util.outputs import append_line
+    append_line(Path(directory) / TRIALS, json.dumps(record, sort_keys=True, default=_plain) + "\n")
 
 
 def _plain(v):
