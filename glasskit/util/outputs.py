@@ -194,18 +194,13 @@ def probe_writable(directory: str | Path) -> None:
 @contextmanager
 def replace_file(path: str | Path):
     """Write a (binary) output file whole or not at all: claim ``path`` (:func:`claim`), let the
-    block write the temporary it is given, rename it over ``path``, record it. On any error the
-    temporary goes and ``path`` is left as it was: never a partial file that looks complete."""
+    block write the temporary :func:`atomic` gives it, rename it over ``path``, record it. On any
+    error the temporary goes and ``path`` is left as it was: never a partial file that looks
+    complete."""
     p = claim(path)
-    tmp = _temporary(p)
     try:
-        yield tmp
-        refuse_link(p)
-        os.replace(tmp, p)
+        with atomic(p) as tmp:
+            yield tmp
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise GlasskitError(f"cannot write {p}: {exc.strerror or exc}", "check the directory's permissions and space") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     record(p)
