@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     im = ax.imshow(auc, vmin=0.0, vmax=1.0, cmap="RdBu_r")
     for a in range(len(ds)):
         for b in range(len(ds)):
-            ax.text(b, a, f"{auc[a, b]:.3f}\nn={count[a, b]}", ha="center", va="center", fontsize=8, color="w" if auc[a, b] < 0.8 else "k")
+            ax.text(b, a, f"{auc[a, b]:.3f}\nn={count[a, b]}", ha="center", va="center", fontsize=8, color="k" if not abs(auc[a, b] - 0.5) > 0.3 else "w")  # dark ends: white text
     ax.set_xticks(range(len(ds)), ds)
     ax.set_yticks(range(len(ds)), ds)
     ax.set_xlabel("test dataset")
