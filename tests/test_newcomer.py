@@ -161,8 +161,17 @@ def test_every_multi_panel_figure_gets_panel_letters(tmp_path):
     fig, axes = figure(3, 1)
     for ax in axes[0]:
         ax.plot([0, 1], [0, 1])
-    save(fig, tmp_path / "f")
-    assert [t.get_text() for ax in axes[0] for t in ax.texts] == ["(a)", "(b)", "(c)"]
+    assert panel_letters(fig) == 3
+    assert [t.get_text() for t in fig.texts] == ["(a)", "(b)", "(c)"]
+    # each letter sits above its panel's labels and title (no overlap with them)
+    renderer = fig.canvas.get_renderer()
+    for t, ax in zip(fig.texts, axes[0]):
+        assert t.get_window_extent(renderer).y0 >= ax.get_tightbbox(renderer).y1 - 1
+    saved, axes2 = figure(2, 1)
+    for ax in axes2[0]:
+        ax.plot([0, 1], [0, 1])
+    save(saved, tmp_path / "f")  # every saved figure goes through panel_letters
+    assert [t.get_text() for t in saved.texts] == ["(a)", "(b)"]
     one, ax1 = figure(1, 1)
     ax1[0][0].plot([0, 1])
     assert panel_letters(one) == 0  # a single panel needs no letter

@@ -266,7 +266,11 @@ def _better(row: dict, state: dict) -> bool:
 
 
 def _epoch(net, model, cfg, loaders, sets, opt, sched, epoch, dist, table, progress) -> dict:
+    import tqdm as _tqdm
     from tqdm import tqdm
+    # no tqdm monitor thread: the loaders fork their workers every epoch, and a fork while that
+    # thread holds a lock has left a worker hung at start (seen once in the demo, 2 DDP ranks)
+    _tqdm.tqdm.monitor_interval = 0
     torch.manual_seed(cfg.train.seed * 1_000_003 + epoch * 1009 + dist.rank)  # dropout masks
     for k in sets:
         sets[k].set_epoch(epoch)

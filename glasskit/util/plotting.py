@@ -27,9 +27,13 @@ def panel_letters(fig) -> int:
               and (ax.lines or ax.patches or ax.images or ax.collections or ax.texts)]
     if len(panels) < 2 or any(ax.get_title().startswith("(") for ax in panels):
         return 0
+    fig.canvas.draw()  # lay the figure out: each panel's extent then includes its labels and title
+    renderer, to_fig = fig.canvas.get_renderer(), fig.transFigure.inverted()
     for i, ax in enumerate(panels):
-        ax.text(-0.02, 1.02, f"({chr(97 + i)})", transform=ax.transAxes, ha="right", va="bottom",
-                fontweight="bold", fontsize=11)
+        # at the top-left corner of the panel with its labels and title: clear of both (a
+        # suptitle sits above the panels' titles, a long y label beside them)
+        bb = to_fig.transform(ax.get_tightbbox(renderer))
+        fig.text(bb[0][0], bb[1][1], f"({chr(97 + i)})", ha="left", va="bottom", fontweight="bold", fontsize=11)
     return len(panels)
 
 
