@@ -94,6 +94,15 @@ class StageIndex:
                 if loc.path in self.is_done}
 
 
+def foreign_campaign(f, ident: str) -> str:
+    """Why a glasskit file (shard, campaign file) belongs to another campaign than ``ident``
+    (:attr:`glasskit.campaign.spec.Spec.campaign_id`); "" when it is this one's (or predates ids)."""
+    have = f.attrs.get("campaign_id")
+    if have is not None and str(have) != ident:
+        return f"of another campaign (campaign_id {have}, this spec's is {ident})"
+    return ""
+
+
 def _foreign(path: Path, root: Path) -> str:
     """Why a shard path may not be read: a symbolic link, or a path that resolves outside the
     campaign directory ("" when it is the campaign's own file)."""
@@ -134,10 +143,9 @@ class CampaignIndex:
                     with h5py.File(path, "r", locking=False) as f:
                         if visit is not None:
                             visit(stage, f, path, None)
-                        other = f.attrs.get("campaign_id")
-                        if other is not None and str(other) != ident:
-                            si.unreadable.append((path, f"a shard of another campaign (campaign_id {other}, this "
-                                                        f"spec's is {ident}): move it away"))
+                        other = foreign_campaign(f, ident)
+                        if other:
+                            si.unreadable.append((path, f"a shard {other}: move it away"))
                             continue
                         index, state, done = f["sim/index"][...], f["sim/state"][...], f["sim/done"][...]
                         if stage == "minimize" and "is/done" in f:

@@ -193,6 +193,16 @@ def stored_crc(ds) -> int:
     return crc
 
 
+def sources_sha1(f, names=("sim/source", "sim/is_source")) -> str:
+    """SHA-1 of which shard holds each simulation's data (the /provenance/shards path behind each
+    row of ``names``): a --redo repair makes it another shard, so what was built from the data
+    before the repair (a dataset, a training run) is stale, never "already done"."""
+    import hashlib
+    prov = [r["path"] for r in f["provenance/shards"][...]] if "provenance/shards" in f else []
+    paths = [prov[i] if 0 <= i < len(prov) else b"" for name in names if name in f for i in f[name][...]]
+    return hashlib.sha1(b"\n".join(p if isinstance(p, bytes) else str(p).encode() for p in paths)).hexdigest()
+
+
 def owned_datasets(f) -> list[str]:
     out = []
     f.visititems(lambda name, obj: out.append(name) if isinstance(obj, h5py.Dataset) and not obj.is_virtual else None)

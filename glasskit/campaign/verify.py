@@ -260,10 +260,10 @@ def _check_shard(campaign, stage, f, path, rep, newest, incomplete) -> None:
 
 def _identity_problem(campaign, f) -> str | None:
     """A shard (or campaign file) of another campaign, or made from another init.data."""
-    spec_id = campaign.spec.campaign_id
-    have = f.attrs.get("campaign_id")
-    if have is not None and str(have) != spec_id:
-        return f"written for another campaign (campaign_id {have}, this spec's is {spec_id})"
+    from glasskit.campaign.index import foreign_campaign
+    other = foreign_campaign(f, campaign.spec.campaign_id)
+    if other:
+        return f"written {other}"
     init = campaign.workdir / "init.h5"
     made_from = f.attrs.get("init_sha256")
     if made_from and init.is_file():

@@ -202,13 +202,10 @@ def build(campaign: Campaign, dataset_id: int, images: bool = True, graphs: bool
 def built_from(reader) -> dict:
     """What a dataset was built from: the campaign's identity, its initial configuration and
     which shard holds each simulation (a --redo repair changes that)."""
-    import hashlib
+    from glasskit.campaign.store import sources_sha1
     f = reader.f
-    prov = [r["path"] for r in f["provenance/shards"][...]] if "provenance/shards" in f else []
-    src = [prov[i] if 0 <= i < len(prov) else b"" for i in (f["sim/source"][...] if "sim/source" in f else [])]
     return {"campaign_id": str(f.attrs.get("campaign_id", "")), "init_sha256": str(f.attrs.get("init_sha256", "")),
-            "sources_sha1": hashlib.sha1(b"\n".join(s if isinstance(s, bytes) else str(s).encode()
-                                                    for s in src)).hexdigest()}
+            "sources_sha1": sources_sha1(f, ("sim/source",))}  # images and graphs read trajectories only
 
 
 def _work(job) -> list[tuple[int, object]]:

@@ -55,6 +55,7 @@ class Inputs:
 
         import h5py
 
+        from glasskit.campaign.store import sources_sha1
         from glasskit.data.datasets import load_datasets
         _, defs = load_datasets(self.datasets)
         d = defs.get(dataset)
@@ -64,20 +65,14 @@ class Inputs:
         try:
             with h5py.File(self.campaign_file, "r", locking=False) as f:
                 done = np.asarray(f["sim/done"][...], dtype=bool)
-                # which shard (submission) holds each simulation: a --redo repair makes it another
-                # shard, so a run trained before the repair is stale, never "already done"
-                prov = f["provenance/shards"][...] if "provenance/shards" in f else None
-                sources = [(prov[i]["path"] if prov is not None and i >= 0 else b"")
-                           for i in (f["sim/source"][...] if "sim/source" in f else [])]
-                sources += [(prov[i]["path"] if prov is not None and i >= 0 else b"")
-                            for i in (f["sim/is_source"][...] if "sim/is_source" in f else [])]
+                sources = sources_sha1(f)  # a --redo repair makes the run stale
         except (OSError, KeyError) as exc:
             raise GlasskitError(f"campaign file {self.campaign_file} is unreadable ({exc})",
                                 f"re-run glasskit collect --spec {self.spec_path}") from None
         sha = lambda b: hashlib.sha1(b).hexdigest()[:12]  # noqa: E731
         return {"dataset": {"liquid": dataclasses.asdict(d.liquid), "glass": dataclasses.asdict(d.glass)} if d else None,
                 "physics": sha(json.dumps(physics, sort_keys=True).encode()), "done": sha(np.packbits(done).tobytes()),
-                "sources": sha(b"\n".join(s if isinstance(s, bytes) else str(s).encode() for s in sources))}
+                "sources": sources[:12]}
 
 
 def check_dataset(inputs: Inputs, cfg: RunConfig):
