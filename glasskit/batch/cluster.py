@@ -33,6 +33,7 @@ _PATTERNS = {
     "time": re.compile(r"(\d+-)?\d+(:\d{2}){0,2}"),
     "memory_per_rank": re.compile(r"\d+[KMGT]?"), "memory_per_gpu": re.compile(r"\d+[KMGT]?"),
     "slurm_conf": re.compile(r"[A-Za-z0-9_./-]*"),
+    "time_min": re.compile(r"((\d+-)?\d+(:\d{2}){0,2})?"),
     "charge": re.compile(r"core|node"),
 }
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -85,6 +86,10 @@ class ClusterProfile:
     env: tuple[tuple[str, str], ...] = ()       # exported in every script, shell-quoted
     gpu: GpuProfile = field(default_factory=GpuProfile)
     atom_steps_per_s: float = 5.0e6      # MD throughput of one rank (bench/engine.py md prints it)
+    md_rates: tuple[tuple[str, float], ...] = ()  # per pair style, when atom_steps_per_s is a table
+    time_min: str = ""                   # --time-min: backfill may start a task with less (checkpoints)
+    preemptible: bool = False            # the qos is preemptible: tasks are requeued, resume from checkpoints
+    charge_factor: float = 1.0           # what the qos charges per hour, relative to the regular rate
     minimize_frames_per_s: float = 0.1   # FIRE frames per second of one rank at N = 4320
     source: str = ""                     # the file it was read from
 
@@ -95,6 +100,17 @@ class ClusterProfile:
     @property
     def gpus_per_node(self) -> int:
         return self.gpu.gpus_per_node
+
+    def md_rate(self, pair_style: str) -> tuple[float, str]:
+        """MD atom-steps/s of one rank with ``pair_style``, and where the figure comes from (a
+        style the profile's table lacks gets its slowest figure, and says so)."""
+        if not self.md_rates:
+            return self.atom_steps_per_s, "measured"
+        table = dict(self.md_rates)
+        if pair_style in table:
+            return table[pair_style], "measured"
+        return min(table.values()), (f"no figure for {pair_style} in the profile's atom_steps_per_s table: its "
+                                     "slowest used (bench/engine.py md --pair-style on a compute node measures it)")
 
     def launch_command(self, ranks: int) -> list[str]:
         """The MPI launcher argv for ``ranks`` ranks (``{ranks}`` substituted)."""
@@ -187,12 +203,13 @@ def load_cluster(name: str) -> ClusterProfile:
 
 _INTS = {"cores_per_node": (1, 4096), "ranks_per_task": (1, 4096), "max_array_size": (1, 10_000_000),
          "gpus_per_node": (0, 64), "cpus_per_gpu": (1, 1024)}
-_FLOATS = {"atom_steps_per_s": (0, 1e15), "minimize_frames_per_s": (0, 1e15), "time_margin": (1.0, 100.0)}
+_FLOATS = {"atom_steps_per_s": (0, 1e15), "minimize_frames_per_s": (0, 1e15), "time_margin": (1.0, 100.0),
+           "charge_factor": (0.0, 100.0)}
 
 
 def _check(path, data: dict, cls, skip: set, prefix: str = "") -> None:
     """Keys known, strings matching their patterns, numbers in range; lists -> tuples."""
-    known = {f.name for f in fields(cls)} - skip
+    known = {f.name for f in fields(cls)} - skip - {"md_rates"}
     for key in data:
         if prefix == "" and key in RETIRED:
             new = RETIRED[key].split(".")[1]
@@ -213,6 +230,19 @@ def _check(path, data: dict, cls, skip: set, prefix: str = "") -> None:
         v = data.get(key)
         if key in data and not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
             raise GlasskitError(f"{path}: '{prefix}{key}' must be an integer between {lo} and {hi:,}")
+    if isinstance(data.get("atom_steps_per_s"), dict):  # a table: pair style -> atom-steps/s
+        from glasskit.campaign.spec import PAIR_STYLES
+        table = data.pop("atom_steps_per_s")
+        for k, v in table.items():
+            if k not in PAIR_STYLES or isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e15:
+                raise GlasskitError(f"{path}: atom_steps_per_s.{k!r} = {v!r}: keys are pair styles "
+                                    f"({', '.join(PAIR_STYLES)}), values measured atom-steps/s in (0, 1e15)")
+        if not table:
+            raise GlasskitError(f"{path}: the atom_steps_per_s table is empty")
+        data["md_rates"] = tuple((k, float(v)) for k, v in table.items())
+        data["atom_steps_per_s"] = float(table.get("lj/cut/opt", min(table.values())))
+    if "preemptible" in data and not isinstance(data["preemptible"], bool):
+        raise GlasskitError(f"{path}: '{prefix}preemptible' must be true or false")
     for key, (lo, hi) in _FLOATS.items():
         v = data.get(key)
         if key in data and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)

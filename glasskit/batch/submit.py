@@ -61,6 +61,11 @@ def _validate(stage: str, spec: Spec, array: ArraySpec | None, profile: ClusterP
         raise GlasskitError(f"unknown stage {stage!r}", f"choose one of: {', '.join(STAGES)}")
     if array:
         check_within(array, spec.campaign.n_sims, spec.campaign.name)
+    if (profile.preemptible or profile.time_min) and stage == "simulate" and spec.engine.checkpoint_every == 0:
+        why = "preemptible" if profile.preemptible else "set to start tasks short (time_min)"
+        raise GlasskitError(f"cluster '{profile.name}' is {why} but {spec.path} turns checkpoints off "
+                            "([engine] checkpoint_every = 0): a stopped task would lose its simulations whole",
+                            "set [engine] checkpoint_every (the default is 5 frames), or use another profile")
     ranks = profile.ranks_per_task if ranks is None else ranks
     if not 1 <= ranks <= profile.cores_per_node:
         raise GlasskitError(f"--ranks {ranks} must be between 1 and the {profile.cores_per_node} cores per node of "
@@ -159,26 +164,33 @@ def _render(stage: str, spec: Spec, campaign: Campaign, todo: list[int], profile
         "--balance", "cost"]
     launch = profile.launch_command(ranks)
     throttle = array.throttle if array else None
+    shard_dir = campaign.shard_dir(stage, submission)
+    safe_for_sbatch(shard_dir, "shard directory")
+    from glasskit.stages.task import EXIT_REQUEUE
     script = render("slurm/array.sbatch.j2", directives=array_directives(spec, stage, plan, profile, bill, throttle,
                                                                          log_dir),
                     campaign=spec.campaign.name, submission=submission, modules=list(profile.modules),
                     # one thread per rank: each rank is one core's simulation (lj/cut/omp included)
                     env=[("OMP_NUM_THREADS", "1"), *profile.env],
                     n_tasks=plan.n_tasks, ranks=ranks, sims=_short(sims),
-                    launch=shlex.join(launch), command=shlex.join(command))
+                    launch=shlex.join(launch), command=shlex.join(command),
+                    requeue=bill.requeue, warn_s=bill.warn_s, stop_dir=str(shard_dir), exit_requeue=EXIT_REQUEUE)
     first, data = plan.sims[0], campaign.workdir / "init.data"
     first_input = (cool_input(spec, data, first, int(simulation_seeds(spec.campaign.seed, [first])[0]),
                               int(spec.t_cool_of([first])[0]))
                    if stage == "simulate" else minimize_input(spec, data))
     job = ArrayJob(stage, submission, plan.n_tasks, ranks, throttle, command, launch, script, log_dir,
-                   campaign.shard_dir(stage, submission), profile)
+                   shard_dir, profile)
     return Prepared(campaign, profile, plan, job, first_input, 0, bill)
 
 
 def array_directives(spec: Spec, stage: str, plan: ShardPlan, profile: ClusterProfile, bill: Bill,
                      throttle: int | None, log_dir: Path) -> list[str]:
     """The #SBATCH options of an array job: one node per task (the whole node, exclusive, when
-    the task's ranks fill it), the time its bill needs, then the site's own options."""
+    the task's ranks fill it), the time its bill needs; when its tasks can continue from their
+    checkpoints, a requeue on Slurm's warning before the limit (``--signal`` to the batch shell,
+    ``--requeue``, the log appended to, ``--time-min`` where the profile allows backfill to start
+    it shorter); then the site's own options."""
     ranks = plan.ranks_per_task
     d = [("job-name", f"gk-{spec.campaign.name}-{stage}"),
          ("array", plan.array + (f"%{throttle}" if throttle else "")),
@@ -187,6 +199,10 @@ def array_directives(spec: Spec, stage: str, plan: ShardPlan, profile: ClusterPr
         d.append(("exclusive", None))
     d += [("mem-per-cpu", profile.memory_per_rank), ("time", slurm_time(bill.request_min)),
           ("output", f"{log_dir}/%A_%a.out")]
+    if bill.requeue:
+        d += [("requeue", None), ("signal", f"B:USR1@{bill.warn_s}"), ("open-mode", "append")]
+        if profile.time_min:
+            d.append(("time-min", profile.time_min))
     return [k if v is None else f"{k}={v}" for k, v in d + profile.site_directives()]
 
 
@@ -213,6 +229,8 @@ def submit(stage: str, spec_path: str, array_text: str | None, cluster: str, exe
     campaign = Campaign.of(spec)
     _validate(stage, spec, array, profile, ranks)  # before the campaign directory is created
     lammps_class()  # a missing LAMMPS fails here, before anything is written
+    from glasskit.stages.engine import check_engine
+    logger.info("engine: %s", check_engine(spec.engine))  # a missing accelerator package fails here
     existed = campaign.workdir.exists()
     check_writable(campaign.workdir)
     with submit_lock(campaign.workdir) as lock:

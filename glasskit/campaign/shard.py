@@ -29,6 +29,7 @@ shards (one rank) use shuffle + gzip. Readers see no difference.
 from __future__ import annotations
 
 import json
+import re
 import time
 import zlib
 from dataclasses import dataclass
@@ -111,11 +112,24 @@ class ShardWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         refuse_link(self.path)  # h5py would create the file a link points to
         self.mpio = world.comm is not None and world.parallel_h5 and world.size > 1
+        # the same task run again (a requeued Slurm task): its shard is reopened, not truncated, so
+        # its finished rows and the frames its checkpoints continue stay
+        why = world.bcast(self._reusable(attrs) if world.rank == 0 else None)
+        self.reopened = why == ""
+        mode = "r+" if self.reopened else "w"
+        if why not in ("", None):
+            from glasskit.util.log import logger
+            logger.warning("%s exists but is not this task's shard to continue (%s): it is written anew", self.path, why)
         if self.mpio:
-            self.f = h5py.File(self.path, "w", driver="mpio", comm=world.comm)
+            self.f = h5py.File(self.path, mode, driver="mpio", comm=world.comm)
             self.f.atomic = False
         else:
-            self.f = h5py.File(self.path, "w")
+            self.f = h5py.File(self.path, mode)
+        self.row = {int(s): i for i, s in enumerate(layout.sims)}
+        if self.reopened:
+            self.f.attrs["reopened"] = world.bcast(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            self._bind()
+            return
         schema.describe_root(self.f, "shard")
         attrs = dict(attrs, created=world.bcast(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
                      glasskit_version=__version__, ranks=world.size, stage=self.stage, crc_scheme=CRC_SCHEME,
@@ -124,8 +138,40 @@ class ShardWriter:
             self.f.attrs[key] = value
         self._create_rows()
         self._create_data(len(layout.sims), max(layout.n_frames, 1), layout.n_atoms)
-        self.row = {int(s): i for i, s in enumerate(layout.sims)}
+        self._bind()
         self.f.flush()
+
+    def _reusable(self, attrs: dict) -> str | None:
+        """None: no file there; "": this task's own shard (same stage, campaign, submission, task,
+        rows and shapes), to continue; else why it is not (it is then written anew)."""
+        if not self.path.is_file():
+            return None
+        try:
+            with h5py.File(self.path, "r", locking=False) as f:
+                a = f.attrs
+                for key in ("campaign_id", "submission", "task"):
+                    if key in attrs and str(a.get(key)) != str(attrs[key]):
+                        return f"its {key} differs"
+                if a.get("stage") != self.stage or int(a.get("crc_scheme", 0)) != CRC_SCHEME:
+                    return "another stage or format"
+                if not np.array_equal(f["sim/index"][...], self.layout.sims):
+                    return "other simulations"
+                if not self._shapes_match(f):
+                    return "other shapes"
+        except (OSError, KeyError, ValueError) as exc:
+            return f"unreadable: {exc}"
+        return ""
+
+    def _shapes_match(self, f) -> bool:
+        return True
+
+    def _bind(self) -> None:
+        """Handles of an open shard's datasets (created or reopened)."""
+
+    def state(self, sim: int) -> tuple[int, bool]:
+        """(state, done) of ``sim``'s row as the file holds it (a reopened shard's earlier run)."""
+        r = self.row[sim]
+        return int(self.f["sim/state"][r]), bool(self.f["sim/done"][r])
 
     def _create_rows(self) -> None:
         L, f, S = self.layout, self.f, len(self.layout.sims)
@@ -179,38 +225,87 @@ class SimulateShard(ShardWriter):
 
     def _create_data(self, S: int, F: int, N: int) -> None:
         f = self.f
-        self._pending: dict[int, dict[str, np.ndarray]] = {}
         schema.create(f, "frames/step", (S, F), "i8", fillvalue=-1)
         for name in ("T", "pe", "temp"):
             schema.create(f, f"frames/{name}", (S, F), "f8", fillvalue=np.nan)
         schema.create(f, "frames/crc", (S, F), "u4", fillvalue=0)
         self._coords("frames/x", S, F, N)
-        self._x = f["frames/x"]  # a handle: no name lookup per frame
         ds = schema.create(f, "frames/type", (N,))
         ds.attrs["crc32"] = dataset_crc(np.asarray(self.layout.types, dtype="i1"))
         if self.world.rank == 0:
             ds[...] = self.layout.types
 
+    def _bind(self) -> None:
+        self._pending: dict[int, dict[str, np.ndarray]] = {}
+        self._x = self.f["frames/x"]  # a handle: no name lookup per frame
+
+    def _shapes_match(self, f) -> bool:
+        L = self.layout
+        return f["frames/x"].shape == (len(L.sims), max(L.n_frames, 1), L.n_atoms, 2)
+
     _SCALARS = {"step": ("i8", -1), "T": ("f8", np.nan), "pe": ("f8", np.nan), "temp": ("f8", np.nan),
                 "crc": ("u4", 0)}
+
+    def _row(self, sim: int) -> dict[str, np.ndarray]:
+        return self._pending.setdefault(sim, {name: np.full(self._x.shape[1], fill, dtype)
+                                              for name, (dtype, fill) in self._SCALARS.items()})
 
     def write_frame(self, sim: int, frame) -> None:
         """Store one :class:`glasskit.stages.simulate.Frame` of simulation ``sim``.
 
         Coordinates go to disk at once; the per-frame scalars of the row are kept in memory and
-        written with the row in :meth:`mark_done` (a simulation is redone whole after a crash,
-        so nothing is lost, and small writes would halve the bandwidth)."""
+        written with the row in :meth:`mark_done`, or at a checkpoint (:meth:`flush_row`): small
+        writes per frame would halve the bandwidth."""
         r, k = self.row[sim], frame.k - 1
         self._x[r, k] = frame.snap.x
-        row = self._pending.setdefault(sim, {name: np.full(self._x.shape[1], fill, dtype)
-                                             for name, (dtype, fill) in self._SCALARS.items()})
+        row = self._row(sim)
         row["step"][k], row["T"][k], row["pe"][k], row["temp"][k] = frame.step, frame.T, frame.pe, frame.temp
         row["crc"][k] = frame_crc(frame.snap.x, scalars=(frame.step, frame.T, frame.pe, frame.temp))
+
+    def frame_crcs(self, sim: int, k: int) -> list[int]:
+        """The CRCs of frames 1..k of ``sim`` as written (a checkpoint records them)."""
+        return [int(c) for c in self._row(sim)["crc"][:k]]
+
+    def flush_row(self, sim: int) -> None:
+        """Put the row's per-frame numbers so far on disk (before a checkpoint names them)."""
+        r = self.row[sim]
+        for name, values in self._row(sim).items():
+            self.f[f"frames/{name}"][r] = values
+        self._sync()
+        if not self.mpio:
+            import os
+            os.fsync(self.f.id.get_vfd_handle())
+
+    def read_frames(self, row: int, k: int) -> dict[str, np.ndarray]:
+        """Frames 1..k of one of this shard's rows (coordinates and numbers)."""
+        return read_frames(self.f, row, k)
+
+    def adopt(self, sim: int, frames: dict[str, np.ndarray], copy_x: bool) -> None:
+        """Continue ``sim`` after frames 1..k of a checkpoint: their numbers become the row's
+        (and, ``copy_x``, their coordinates are copied in from the other shard they came from)."""
+        k = len(frames["step"])
+        row = self._row(sim)
+        for name in self._SCALARS:
+            row[name][:] = self._SCALARS[name][1]
+            row[name][:k] = frames[name]
+        if copy_x:
+            r = self.row[sim]
+            for j in range(k):
+                self._x[r, j] = frames["x"][j]
+        self.flush_row(sim)
 
     def mark_done(self, sim: int) -> None:
         for name, values in self._pending.pop(sim, {}).items():
             self.f[f"frames/{name}"][self.row[sim]] = values
         super().mark_done(sim)
+
+
+def read_frames(f: h5py.File, row: int, k: int) -> dict[str, np.ndarray]:
+    """Frames 1..k of a simulate shard's row: x (k, N, 2) float32, step, T, pe, temp (k,)."""
+    out = {"x": f["frames/x"][row, :k]}
+    for name in ("step", "T", "pe", "temp"):
+        out[name] = f[f"frames/{name}"][row, :k]
+    return out
 
 
 class MinimizeShard(ShardWriter):
@@ -231,6 +326,14 @@ class MinimizeShard(ShardWriter):
         schema.create(f, "is/stop", (S, F), fillvalue=-1)
         self._coords("is/xs", S, F, N)
 
+    def _shapes_match(self, f) -> bool:
+        L = self.layout
+        return f["is/xs"].shape == (len(L.sims), max(L.n_frames, 1), L.n_atoms, 2)
+
+    def frames_done(self, sim: int) -> set[int]:
+        """0-based frames of ``sim`` this shard already holds (a requeued task's earlier run)."""
+        return set(np.nonzero(self.f["is/done"][self.row[sim]])[0].tolist())
+
     def write_is(self, sim: int, k: int, pe: float, xs: np.ndarray, iters: int = -1, stop: int = -1) -> None:
         """Store the inherent structure of frame index ``k`` (0-based) and flag it done."""
         r, f = self.row[sim], self.f
@@ -245,6 +348,49 @@ class MinimizeShard(ShardWriter):
 
 
 PROGRESS_SUFFIX = ".progress.json"
+CHECKPOINTS = "checkpoints"  # beside each simulate shard: glasskit.stages.checkpoint writes them
+_CHECKPOINT_NAME = re.compile(r"sim-(\d{6,})\.f(\d{5,})\.json")
+
+
+def checkpoint_listing(d: Path) -> list[tuple[int, int, Path]]:
+    """(sim, frame, record path) of the checkpoint records in folder ``d``."""
+    out = []
+    try:
+        entries = list(d.iterdir())
+    except OSError:
+        return out
+    for p in entries:
+        m = _CHECKPOINT_NAME.fullmatch(p.name)
+        if m:
+            out.append((int(m.group(1)), int(m.group(2)), p))
+    return out
+
+
+def find_checkpoints(workdir: Path, sims) -> dict[int, list[Path]]:
+    """sim -> its checkpoint records anywhere in the campaign, newest frame first (one listing
+    of each submission's checkpoint folder: only unfinished simulations have any)."""
+    wanted = set(int(s) for s in sims)
+    out: dict[int, list[tuple[int, float, Path]]] = {}
+    root = Path(workdir) / "shards" / "simulate"
+    for d in sorted(root.glob(f"*/{CHECKPOINTS}")):
+        for sim, frame, p in checkpoint_listing(d):
+            if sim in wanted:
+                try:
+                    mtime = p.stat().st_mtime
+                except OSError:
+                    continue
+                out.setdefault(sim, []).append((frame, mtime, p))
+    return {s: [p for _, _, p in sorted(v, reverse=True)] for s, v in out.items()}
+
+
+
+
+
+def stop_path(shard: Path) -> Path:
+    """The file that asks a running task to checkpoint and stop (``task-NNNNN.stop`` beside its
+    shard): the array script creates it when Slurm warns of the time limit or preempts."""
+    shard = Path(shard)
+    return shard.with_suffix(".stop")
 
 
 def progress_path(shard: Path, rank: int) -> Path:
@@ -274,6 +420,7 @@ def _progress_schema() -> dict:
     return {"sim": Field(int, lo=0, hi=10**7), "frame": Field(int, lo=0, hi=10**5), "frames": Field(int, lo=1, hi=10**5),
             "step": Field(int, required=False, lo=0), "t_cool": Field(int, required=False, lo=1),
             "T": Field(float, required=False), "temp": Field(float, required=False),
+            "checkpoint": Field(int, required=False, lo=0, hi=10**5),
             "matom_step_s": Field(float, lo=0, hi=1e9), "time": Field(float, lo=0)}
 
 

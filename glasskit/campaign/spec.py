@@ -99,7 +99,11 @@ class ProtocolSpec:
     dump_every: int = field(default=0, metadata=_nonneg)  # fixed frame interval instead (0: t_cool / frames)
 
 
-PAIR_STYLES = ("lj/cut", "lj/cut/opt", "lj/cut/omp")  # the same potential; opt/omp: faster kernels
+# the same potential: the plain kernel and LAMMPS's accelerator-package variants of it
+# (glasskit.stages.engine.ACCELERATORS: the package lines and switches each needs)
+ACCELERATOR_SUFFIXES = ("opt", "omp", "intel", "kk", "gpu")
+PAIR_STYLES = ("lj/cut", *(f"lj/cut/{a}" for a in ACCELERATOR_SUFFIXES))
+DEVICES = ("cpu", "gpu")
 FIRE_INTEGRATORS = ("eulerimplicit", "verlet", "leapfrog", "eulerexplicit")
 FIRE_KEYS = ("integrator", "dt", "tmax", "dtgrow", "delaystep", "abcfire")  # [minimize] keys that set FIRE's pace
 
@@ -137,10 +141,15 @@ class MinimizeSpec:
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """How LAMMPS evaluates the potential: the same forces to round-off, at different speeds.
+    """How LAMMPS evaluates the potential: the same forces to round-off, at different speeds,
+    and how often a running simulation is checkpointed.
 
-    ``pair_style``: ``lj/cut`` (the authors' input), ``lj/cut/opt`` (OPT package kernel) or
-    ``lj/cut/omp`` (OPENMP kernel, ``OMP_NUM_THREADS`` threads). ``skin`` (sigma) and
+    ``pair_style``: ``lj/cut`` (the authors' input) or one of LAMMPS's accelerator variants of it:
+    ``lj/cut/opt`` (OPT package), ``lj/cut/omp`` (OPENMP), ``lj/cut/intel`` (INTEL, double
+    precision), ``lj/cut/kk`` (KOKKOS, on host threads or, with ``device = "gpu"``, one GPU per
+    rank), ``lj/cut/gpu`` (GPU package). glasskit adds the ``package`` lines and LAMMPS
+    command-line switches each needs (:data:`glasskit.stages.engine.ACCELERATORS`) and checks the
+    loaded LAMMPS has the package before anything is submitted. ``skin`` (sigma) and
     ``neigh_every`` set the neighbour-list rebuild: every ``neigh_every`` steps LAMMPS checks
     whether an atom moved half the skin and only then rebuilds, so the forces are those of the
     plain input (``check yes`` always).
@@ -148,6 +157,15 @@ class EngineSpec:
     (a frame's inherent structure then depends only on its own coordinates).
     Defaults measured by bench/engine.py md (N = 4320, the paper's fast ramp): ``lj/cut/opt``
     1.05-1.08x the plain ``lj/cut``; skin 0.2/0.4, neigh_every 2 and other sort intervals no faster.
+
+    ``checkpoint_every`` (frames; 0: never) makes a running simulation write a LAMMPS restart of
+    its whole state (positions, velocities, thermostat) beside its shard every so many frames, but
+    not more often than every ``checkpoint_min_s`` seconds of wall time; a re-run of the
+    simulation (a requeued task, a re-submission) continues from its newest valid checkpoint.
+    The default, 5 frames, keeps at most about 10 minutes of one rank's work at risk on the
+    paper's slow ramp (a frame is 1e5 steps x 4,320 atoms: 103 s at the example profile's
+    4.2e6 atom-steps/s, 58 s at the local one's 7.5e6); the 30 s floor keeps the fast ramp's
+    checkpoints (a frame every 0.6-1 s) under 1 % of its time (bench/checkpoint.py measures it).
     """
 
     pair_style: str = field(default="lj/cut/opt", metadata=_rule(lambda v: v in PAIR_STYLES,
@@ -155,6 +173,21 @@ class EngineSpec:
     skin: float = field(default=0.3, metadata=_rule(lambda v: 0 < v <= 2, "must be in (0, 2] sigma"))
     neigh_every: int = field(default=1, metadata=_rule(lambda v: 1 <= v <= 100, "must be in [1, 100]"))
     sort_every: int = field(default=1000, metadata=_nonneg)
+    device: str = field(default="cpu", metadata=_rule(lambda v: v in DEVICES, f"must be one of {', '.join(DEVICES)}"))
+    checkpoint_every: int = field(default=5, metadata=_rule(lambda v: 0 <= v <= 100_000, "must be in [0, 100000] frames"))
+    checkpoint_min_s: float = field(default=30.0, metadata=_rule(lambda v: 0 <= v <= 86_400,
+                                                                  "must be in [0, 86400] seconds"))
+
+    @property
+    def accelerator(self) -> str:
+        """The accelerator suffix of ``pair_style`` ('' for the plain kernel)."""
+        return self.pair_style.removeprefix("lj/cut").removeprefix("/")
+
+    def identity(self) -> dict:
+        """What decides the forces and the trajectory's arithmetic (not the checkpoint cadence):
+        a checkpoint written under other settings is not continued under these."""
+        d = dataclasses.asdict(self)
+        return {k: d[k] for k in ("pair_style", "skin", "neigh_every", "sort_every", "device")}
 
 
 PLAIN_ENGINE = EngineSpec(pair_style="lj/cut")  # the authors' input (and the initial configuration's)
@@ -339,6 +372,9 @@ def _coerce(value, hint, source: str, key: str):
 
 def _check_physics(spec: Spec, source: str) -> None:
     s, p = spec.system, spec.protocol
+    if spec.engine.device == "gpu" and spec.engine.accelerator not in ("kk", "gpu"):
+        raise GlasskitError(f"{source}: [engine] device = \"gpu\" needs pair_style lj/cut/kk or lj/cut/gpu, "
+                            f"not {spec.engine.pair_style}", "set device = \"cpu\", or choose a GPU pair style")
     if not spec.campaign.runs:
         raise GlasskitError(f"{source}: no [[campaign.runs]]", "add e.g. [[campaign.runs]] count = 8, t_cool = 20000")
     if s.n_b >= s.n_atoms:

@@ -39,6 +39,7 @@ class StageStatus:
     frames_done: int | None = None  # minimize: inherent structures done / frames simulated
     frames_total: int | None = None
     progress: dict[int, dict] = field(default_factory=dict)  # simulate: running sim -> its last report
+    checkpoints: dict[int, int] = field(default_factory=dict)  # simulate: unfinished sim -> newest checkpoint frame
 
     @property
     def missing(self) -> set[int]:
@@ -57,7 +58,9 @@ class StageStatus:
                 "unreadable_shards": self.unreadable,
                 **({"frames": {"done": self.frames_done, "total": self.frames_total}}
                    if self.frames_total is not None else {}),
-                **({"progress": {str(k): v for k, v in sorted(self.progress.items())}} if self.progress else {})}
+                **({"progress": {str(k): v for k, v in sorted(self.progress.items())}} if self.progress else {}),
+                **({"checkpoints": {str(k): v for k, v in sorted(self.checkpoints.items())}}
+                   if self.checkpoints else {})}
 
 
 def active_sims(campaign: Campaign, stage: str, live: Live) -> tuple[set[int], set[str]]:
@@ -109,6 +112,14 @@ def stage_status(index: CampaignIndex, stage: str, live: Live, simulated: set[in
         if idx not in st.done and idx not in st.running:
             st.failed[idx] = err
             st.logs[idx] = str(task_log(campaign, path))
+    if stage == "simulate":
+        from glasskit.campaign.shard import find_checkpoints
+        unfinished = (st.running - st.waiting) | set(st.failed) | started
+        found = find_checkpoints(campaign.workdir, unfinished) if unfinished else {}
+        st.checkpoints = {sim: int(paths[0].name.split(".f")[1].split(".")[0]) for sim, paths in found.items()}
+        for sim, rep in st.progress.items():  # a running simulation reports the checkpoint it wrote last
+            if rep.get("checkpoint"):
+                st.checkpoints[sim] = max(st.checkpoints.get(sim, 0), int(rep["checkpoint"]))
     if stage == "minimize":
         sims = sorted(index["simulate"].done if simulated is None else simulated)
         spec = campaign.spec
@@ -150,7 +161,9 @@ def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
         if sims and len(sims) < st.n_sims:
             lines.append(f"  {name}: {format_ranges(sims)}")
     for idx, err in sorted(st.failed.items())[:20]:
-        lines.append(f"  failed {idx}: {one_line(err)} (log: {st.logs.get(idx, '?')})")
+        k = st.checkpoints.get(idx)
+        lines.append(f"  failed {idx}: {one_line(err)} (log: {st.logs.get(idx, '?')})"
+                     + (f"; a re-submission continues from its checkpoint at frame {k}" if k else ""))
     if len(st.failed) > 20:
         lines.append(f"  ... and {len(st.failed) - 20} more failed (see --json)")
     for bad in st.unreadable:
@@ -170,9 +183,11 @@ def progress_lines(st: StageStatus, shown: int = 8) -> list[str]:
              f"({100 * frames / max(total, 1):.0f} %)"]
     for r in reps[:shown]:
         age = max(0.0, time.time() - r["time"])
+        k = st.checkpoints.get(r["sim"])
         lines.append(f"    sim {r['sim']}: frame {r['frame']}/{r['frames']}, step {r.get('step', '?')} of "
                      f"{r.get('t_cool', '?')}, T {float(r.get('temp', float('nan'))):.3f}, "
-                     f"{r['matom_step_s']:.2f} Matom-step/s ({age:.0f} s ago)")
+                     f"{r['matom_step_s']:.2f} Matom-step/s ({age:.0f} s ago)"
+                     + (f", checkpoint at frame {k}" if k else ""))
     if len(reps) > shown:
         lines.append(f"    ... and {len(reps) - shown} more (see --json)")
     return lines

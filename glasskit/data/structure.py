@@ -61,12 +61,13 @@ def lammps_rdf(spec, data_file, x: np.ndarray, bins: int, r_max: float) -> dict[
     """g_AA, g_AB, g_BB (and ``r``) of one frame by LAMMPS ``compute rdf`` on the same coordinates."""
     from glasskit.stages.engine import new_lammps
     from glasskit.util.render import render
+    from glasskit.campaign.spec import PLAIN_ENGINE
     from glasskit.stages.simulate import _potential_context
     lmp = new_lammps()
     try:
         lmp.commands_string(render("lammps/rdf.in.j2", campaign=spec.campaign.name, data_file=str(data_file),
                                    bins=bins, r_max=r_max, comm_cutoff=r_max + 0.5,
-                                   **_potential_context(spec)))
+                                   **_potential_context(spec, PLAIN_ENGINE)))
         buf = np.zeros((len(x), 3))
         buf[:, :2] = x
         lmp.scatter_atoms("x", 1, 3, np.ctypeslib.as_ctypes(buf.reshape(-1)))

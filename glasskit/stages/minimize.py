@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glasskit.stages.engine import error_text, new_lammps
+from glasskit.stages.engine import engine_switches, error_text, new_lammps
 from glasskit.util.errors import LammpsFailure
 from glasskit.util.render import render
 from glasskit.stages.simulate import Snapshot, _potential_context, checked_snapshot
@@ -46,7 +46,7 @@ class InherentStructures:
         self.log, self.failures = log, 0
         m = spec.minimize
         self._command = f"minimize {m.etol!r} {m.ftol!r} {m.maxiter} {m.maxeval}"
-        self.lmp = new_lammps(comm, log)
+        self.lmp = new_lammps(comm, log, engine_switches(spec.engine))
         try:
             self.lmp.commands_string(minimize_input(spec, data_file))
         except Exception as exc:

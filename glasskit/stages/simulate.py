@@ -21,9 +21,9 @@ import h5py
 import numpy as np
 
 from glasskit.campaign.layout import INIT_DATA, INIT_H5, file_sha256, initial_types  # noqa: F401 - re-used here
-from glasskit.stages.engine import error_text, new_lammps, settle_log
+from glasskit.stages.engine import accelerator, engine_switches, error_text, new_lammps, settle_log
 from glasskit.util.errors import LammpsFailure
-from glasskit.util.render import render
+from glasskit.util.render import lmp_path, render
 from glasskit.campaign.spec import PLAIN_ENGINE, EngineSpec, Spec
 
 
@@ -36,9 +36,7 @@ def _potential_context(spec: Spec, engine: EngineSpec | None = None) -> dict:
              for k, (i, j) in enumerate([(1, 1), (1, 2), (2, 2)])]
     return dict(mass=s.mass, cutoff=s.cutoff, cutoff_max=max(p[4] for p in pairs), pairs=pairs,
                 pair_shift="yes" if s.shift else "no", pair_style=e.pair_style, skin=e.skin,
-                neigh_every=e.neigh_every,
-                # /omp kernels need the package: 0 threads = OMP_NUM_THREADS (the job exports it)
-                package_lines=["package omp 0"] if e.pair_style.endswith("/omp") else [])
+                neigh_every=e.neigh_every, package_lines=list(accelerator(e).lines))
 
 
 def init_input(spec: Spec, data_file: str | Path) -> str:
@@ -56,10 +54,14 @@ def init_input(spec: Spec, data_file: str | Path) -> str:
                   data_file=str(data_file), **_potential_context(spec, PLAIN_ENGINE))
 
 
-def cool_input(spec: Spec, data_file: str | Path, index: int, seed: int, t_cool: int) -> str:
-    """LAMMPS set-up of simulation ``index``; the ramp itself is run by :class:`CoolingRun`."""
+def cool_input(spec: Spec, data_file: str | Path, index: int, seed: int, t_cool: int,
+               restart: str | Path | None = None) -> str:
+    """LAMMPS set-up of simulation ``index``; the ramp itself is run by :class:`CoolingRun`.
+    With ``restart`` (a checkpoint's LAMMPS restart file) the state is read from it instead of
+    being created: no new velocities, the step counter and the thermostat continue."""
     p = spec.protocol
     return render("lammps/cool.in.j2", campaign=spec.campaign.name, index=index, seed=seed,
+                  restart=str(restart) if restart else "",
                   t_cool=t_cool, n_frames=spec.n_frames(t_cool), data_file=str(data_file),
                   timestep=p.timestep, t_start=p.t_start, t_stop=p.t_stop, tdamp=p.tdamp,
                   dump_every=spec.dump_every(t_cool), sort_every=spec.engine.sort_every,
@@ -180,7 +182,8 @@ class CoolingRun:
     def __init__(self, spec: Spec, data_file: Path, comm=None):
         self.spec, self.data_file, self.comm = spec, Path(data_file), comm
 
-    def frames(self, index: int, seed: int, t_cool: int, inject: str = "", log: Path | None = None) -> Iterator[Frame]:
+    def frames(self, index: int, seed: int, t_cool: int, inject: str = "", log: Path | None = None,
+               restart: Path | None = None, first: int = 1) -> Iterator[Frame]:
         """Run simulation ``index`` and yield its frames as they are reached.
 
         Parameters
@@ -196,21 +199,31 @@ class CoolingRun:
         log : pathlib.Path, optional
             Where LAMMPS writes its log; kept whole when the run fails, trimmed to its warnings
             when it succeeds (:func:`glasskit.stages.engine.settle_log`).
+        restart : pathlib.Path, optional
+            A checkpoint's LAMMPS restart file to continue from (its state after frame
+            ``first - 1``); the ramp goes on from its step, exactly as it would have.
+        first : int
+            The first frame to run and yield (1, or the checkpoint's frame + 1).
 
         Yields
         ------
         Frame
             Frame ``k`` (1-based) with its step, target and measured temperature, potential
-            energy per particle (epsilon_AA) and coordinates.
+            energy per particle (epsilon_AA) and coordinates. While a frame is being handled,
+            :meth:`write_restart` writes the live state (a checkpoint).
         """
         every = self.spec.dump_every(t_cool)
         n_atoms = self.spec.system.n_atoms
-        lmp = new_lammps(self.comm, log)
+        lmp = new_lammps(self.comm, log, engine_switches(self.spec.engine))
         ok = False
         try:
-            self._do(lmp, index, cool_input(self.spec, self.data_file, index, seed, t_cool) + inject)
-            for k in range(1, self.spec.n_frames(t_cool) + 1):
-                pre = "yes" if k == 1 else "no"
+            self._do(lmp, index, cool_input(self.spec, self.data_file, index, seed, t_cool, restart) + inject)
+            if restart is not None and int(lmp.extract_global("ntimestep")) != (first - 1) * every:
+                raise LammpsFailure(index, f"checkpoint {restart} holds step {int(lmp.extract_global('ntimestep'))}, "
+                                           f"not frame {first - 1}'s step {(first - 1) * every}")
+            self._lmp = lmp
+            for k in range(first, self.spec.n_frames(t_cool) + 1):
+                pre = "yes" if k == first else "no"
                 self._do(lmp, index, f"run {every} start 0 stop {t_cool} pre {pre} post no")
                 step = int(lmp.extract_global("ntimestep"))
                 frame = Frame(k, step, float(self.spec.frame_temperature(step, t_cool)),
@@ -226,9 +239,19 @@ class CoolingRun:
                 exc.message += f" (LAMMPS log: {log})"
             raise
         finally:
+            self._lmp = None
             lmp.close()
             if log is not None:
                 settle_log(log, failed=not ok)
+
+    _lmp = None
+
+    def write_restart(self, path: Path, index: int = -1) -> None:
+        """Write the running simulation's LAMMPS restart file (positions, velocities, step, the
+        thermostat's state) to ``path``; only while :meth:`frames` is between two frames."""
+        if self._lmp is None:
+            raise RuntimeError("write_restart outside a running simulation")
+        self._do(self._lmp, index, f"write_restart {lmp_path(path)}")
 
     @staticmethod
     def _do(lmp, index: int, commands: str) -> None:

@@ -7,14 +7,15 @@ import re
 from glasskit.util.arrayspec import parse_array
 from glasskit.util.errors import GlasskitError
 from glasskit.campaign.layout import Campaign
-from glasskit.stages.task import run_task as run_stage_task
+from glasskit.stages.task import EXIT_REQUEUE, run_task as run_stage_task
 from glasskit.campaign.sharding import ShardPlan, stage_costs
 from glasskit.campaign.spec import load_spec
 
 
 def run_task(stage: str, spec_path: str, workdir: str | None, sims: str, n_tasks: int, ranks: int,
              task: int, submission: str, balance: str = "count") -> int:
-    """Exit code 0 when every simulation of this rank finished, 1 when some failed."""
+    """Exit code 0 when every simulation of this rank finished, 1 when some failed,
+    :data:`EXIT_REQUEUE` (75) when it stopped on request with its work checkpointed."""
     if not re.fullmatch(r"sub-[A-Za-z0-9-]{1,60}", submission):
         raise GlasskitError(f"invalid --submission {submission!r}", "it is written by glasskit submit")
     if not (1 <= ranks <= 4096 and 1 <= n_tasks <= 10_000_000 and 0 <= task < n_tasks):
@@ -27,4 +28,6 @@ def run_task(stage: str, spec_path: str, workdir: str | None, sims: str, n_tasks
     costs = stage_costs(campaign.spec, stage, indices) if balance == "cost" else None
     plan = ShardPlan(tuple(sorted(indices)), n_tasks, ranks, costs)
     result = run_stage_task(campaign, plan, task, submission, stage)
+    if result.interrupted:  # the array script requeues the task on this code
+        return EXIT_REQUEUE
     return 1 if result.failed else 0
