@@ -10,7 +10,9 @@ from glasskit.campaign.shard import RUNNING, read_rows
 from glasskit.campaign.spec import load_spec
 from glasskit.batch.watch import stage_status
 
-from conftest import glasskit, job_gone, processes, wait_until, write_spec
+from conftest import ROOT, glasskit, job_gone, processes, wait_until, write_spec
+
+ROOT_CLUSTERS = ROOT / "glasskit" / "resources" / "clusters"
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -75,3 +77,53 @@ def test_kill_9_of_a_running_slurm_task_then_resubmit(local_slurm, tmp_path):
     final = stage_status(campaign)
     assert final.done == set(range(4)) and not final.failed
 
+
+
+def test_a_ramp_longer_than_its_task_time_completes_over_several_requeues(local_slurm, tmp_path):
+    """--time=2 min, a ramp of about twice that: Slurm warns each run of the task (--signal),
+    the task checkpoints and requeues itself, and the ramp completes with nothing lost."""
+    import subprocess
+    import h5py
+    import numpy as np
+    profile = tmp_path / "short.toml"
+    profile.write_text((ROOT_CLUSTERS / "local.toml").read_text().replace('time = "01:00:00"', 'time = "00:02:00"')
+                       .replace('name = "local"', 'name = "short"'))
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "c", lattice=(16, 20), n_b=112, runs=((1, 4_000_000),),
+                      dump_every=20_000, extra="[engine]\ncheckpoint_every = 5\ncheckpoint_min_s = 0\n")
+    campaign = Campaign.of(load_spec(spec))
+    proc = glasskit("submit", "simulate", "--spec", spec, "--cluster", profile, "--executor", "slurm",
+                    env=local_slurm, check=True)
+    assert "requeues itself" in proc.stderr
+    rec = _last(campaign)
+    script = Path(rec["script"]).read_text()
+    for line in ("#SBATCH --time=00:02:00", "#SBATCH --requeue", "#SBATCH --signal=B:USR1@60", "#SBATCH --open-mode=append"):
+        assert line + "\n" in script
+
+    env = {**os.environ, **local_slurm}
+
+    gone = []
+
+    def finished():
+        q = subprocess.run(["squeue", "-h", "-j", rec["job_id"], "-o", "%i %T %r"], capture_output=True, text=True,
+                           env=env)
+        out = q.stdout.split()
+        if not out:  # a requeue passes through a moment where squeue lists nothing: ask three times
+            gone.append(q.returncode == 0)
+            return len(gone) >= 3 and all(gone[-3:])
+        gone.clear()
+        if out[1] == "PENDING" and out[2] == "BeginTime":  # Slurm holds a requeued job ~2 min: not the test's subject
+            subprocess.run(["scontrol", "update", f"jobid={out[0]}", "StartTime=now"], env=env, capture_output=True)
+        return False
+    wait_until(finished, timeout=900, interval=2.0)
+    log = next(Path(campaign.log_dir(rec["submission"])).glob("*.out")).read_text()
+    starts = [ln for ln in log.splitlines() if "starts (restart" in ln]
+    assert len(starts) >= 3, log  # at least two requeues
+    assert log.count("requeueing job") == len(starts) - 1
+    assert "continues from its checkpoint" in log
+    st = stage_status(campaign)
+    assert st.done == {0} and not st.failed
+    shard = campaign.shard_path("simulate", rec["submission"], 0)
+    with h5py.File(shard, "r") as f:  # one shard, reopened at each run: all 200 frames, in order
+        assert np.array_equal(f["frames/step"][0], np.arange(1, 201) * 20_000)
+        assert np.isfinite(f["frames/pe"][0]).all()
+    assert glasskit("verify", "--spec", spec).returncode == 0
