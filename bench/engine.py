@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from glasskit.stages.engine import new_lammps  # noqa: E402
+from glasskit.stages.engine import engine_switches, new_lammps  # noqa: E402
 from glasskit.util.errors import LammpsFailure  # noqa: E402
 from glasskit.stages.minimize import STOP_NAMES, InherentStructures  # noqa: E402
 from glasskit.campaign.seeds import simulation_seeds  # noqa: E402
@@ -47,6 +47,10 @@ VARIANTS = {
     "plain": {},
     "opt": dict(pair_style="lj/cut/opt"),
     "omp": dict(pair_style="lj/cut/omp"),
+    "intel": dict(pair_style="lj/cut/intel"),   # a site's LAMMPS with the INTEL package
+    "kk": dict(pair_style="lj/cut/kk"),         # KOKKOS on a host thread
+    "kk-gpu": dict(pair_style="lj/cut/kk", device="gpu"),
+    "gpu": dict(pair_style="lj/cut/gpu", device="gpu"),
     "opt-skin0.2": dict(pair_style="lj/cut/opt", skin=0.2),
     "opt-skin0.25": dict(pair_style="lj/cut/opt", skin=0.25),
     "opt-skin0.4": dict(pair_style="lj/cut/opt", skin=0.4),
@@ -90,7 +94,7 @@ def with_settings(spec, settings: dict):
 
 def md_rate(spec, data: Path, seed: int, steps: int) -> float:
     """Atom-steps per second of ``steps`` MD steps of the fast ramp (set-up not timed)."""
-    lmp = new_lammps()
+    lmp = new_lammps(switches=engine_switches(spec.engine))  # KOKKOS: -k on ... -sf kk
     try:
         lmp.commands_string(cool_input(spec, data, 0, seed, FAST))
         lmp.command(f"run 0 start 0 stop {FAST}")

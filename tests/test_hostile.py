@@ -65,7 +65,7 @@ def _submitit_scripts(profile: Path, tmp_path: Path) -> list[str]:
 def rendered(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
     prof = _profile(tmp, "full", sbatch=["--mail-type=FAIL", "--contiguous"], reservation='"resv1"',
-                    partition='"cpuq"')
+                    partition='"cpuq"', time_min='"02:00:00"', preemptible="true", charge_factor="0.5")
     return prof, _array_scripts(prof) + _submitit_scripts(prof, tmp)
 
 
@@ -73,7 +73,8 @@ def test_every_option_a_rendered_script_sets_is_refused_in_every_spelling(render
     prof, scripts = rendered
     names = set().union(*(sbatchopts.directive_names(s) for s in scripts))
     names -= {"mail-type", "contiguous"}  # the profile's own extra lines, rendered as given
-    assert {"array", "time", "output", "error", "job-name", "signal", "open-mode", "nodes"} <= names, names
+    assert {"array", "time", "output", "error", "job-name", "signal", "open-mode", "nodes", "requeue",
+            "time-min"} <= names, names
     cases = 0
     for name in sorted(names):
         for spelling in sbatchopts.spellings(name):

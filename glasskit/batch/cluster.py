@@ -40,7 +40,8 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # options glasskit (array jobs) or submitit (training, CV and search jobs) set, or that decide what
 # a job is: a profile's extra line never sets them, in any spelling sbatch accepts (sbatchopts)
 _OWN = sbatchopts.NEVER | {
-    "nodes", "ntasks", "ntasks-per-node", "cpus-per-task", "mem", "mem-per-cpu", "mem-per-gpu", "time", "exclusive",
+    "nodes", "ntasks", "ntasks-per-node", "cpus-per-task", "mem", "mem-per-cpu", "mem-per-gpu", "time", "time-min",
+    "exclusive",
     "gpus", "gpus-per-node", "gpus-per-task", "gres", "wckey",
     # the profile's own keys say these
     "partition", "account", "qos", "constraint", "reservation"}
