@@ -143,9 +143,11 @@ def profile_page() -> str:
         lines += [title, "-" * len(title), ""]
         rows = []
         for f in dataclasses.fields(cls):
-            if f.name in ("source", "gpu"):
+            if f.name in ("source", "gpu", "md_rates"):  # md_rates: atom_steps_per_s given as a table
                 continue
-            check = ("pattern ``" + cluster._PATTERNS[f.name].pattern + "``" if f.name in cluster._PATTERNS else
+            check = ("number in (0, 1e15), or a table ``[atom_steps_per_s]`` of pair style = number (the bill "
+                     "uses the spec's style)" if f.name == "atom_steps_per_s" else "true or false"
+                     if f.name == "preemptible" else"pattern ``" + cluster._PATTERNS[f.name].pattern + "``" if f.name in cluster._PATTERNS else
                      f"integer in [{cluster._INTS[f.name][0]}, {cluster._INTS[f.name][1]}]" if f.name in cluster._INTS
                      else f"number in ({cluster._FLOATS[f.name][0]:g}, {cluster._FLOATS[f.name][1]:g})"
                      if f.name in cluster._FLOATS else
