@@ -50,43 +50,84 @@ def resolve_model(models, name: str, dataset: int, overrides: dict):
     return resolve(models, "dmpnn", dataset, None if name == "dmpnn" else name, overrides)
 
 
-def cross_validate(cfg, table, out: Path, tables: dict, progress: bool):
-    """3 outer folds: per fold the metrics, the test AUC after each epoch and the AUC of the fold's
-    model on every other dataset's outer-test simulations."""
-    import torch
+def cross_validate(cfg, table, out: Path, tables: dict, progress: bool, name: str = ""):
+    """3 outer folds, each a resumable unit: per fold the metrics, the test AUC after each epoch,
+    the AUC of the fold's model on every other dataset's outer-test simulations and its test
+    predictions (simulation, label, P(liquid)), kept in <out>/../units/<unit>.json once the fold is
+    done; a killed fold resumes from its epoch checkpoint, a finished one is read back."""
     from glasskit.ml import runs
     from glasskit.ml.cv import outer_splits
-    from glasskit.ml.samples import make_set
-    from glasskit.ml.train import Dist, loader, predict, roc_auc, score, train
     folds = []
     for i, parts in enumerate(outer_splits(table, cfg, 3)):
         # named by every setting: a rerun with other settings never resumes this one's checkpoint
-        run_dir = out / runs.run_id(cfg, {"fold": i, "K": 3}, f"{cfg.model}-{cfg.preset or 'default'}-d{cfg.dataset}-fold{i}-")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        test_dl = loader(cfg, make_set(cfg, table, parts["test"]), Dist(), shuffle=False)
-        curve = []
-
-        def on_epoch(epoch, model, seen):
-            ids, s = predict(model, cfg, test_dl, Dist())
-            curve.append((seen, score(table, ids, s)["auc"]))
-        t0 = time.perf_counter()
-        metrics = train(run_dir, cfg, table, parts, progress=progress, on_epoch=on_epoch)
-        held = set(table.sim[parts["test"]].tolist())
-        transfer = {}
-        model = _best(cfg, run_dir)
-        for j, other in tables.items():
-            idx = np.nonzero(np.isin(other.sim, list(held)))[0]
-            if j == cfg.dataset:
-                transfer[j] = metrics["test"]["auc"]
-            elif len(idx):
-                dl = loader(cfg, make_set(cfg, other, idx), Dist(), shuffle=False)
-                ids, s = predict(model, cfg, dl, Dist())
-                transfer[j] = roc_auc(other.label[ids], s)
-        folds.append({"fold": i, "test": metrics["test"], "val": metrics["val"], "best_epoch": metrics["best_epoch"],
-                      "curve": curve, "transfer": transfer, "seconds": time.perf_counter() - t0,
-                      "n_train": int(len(parts["train"])), "parameters": metrics["parameters"]})
-        torch.set_num_threads(torch.get_num_threads())
+        rid = runs.run_id(cfg, {"fold": i, "K": 3}, f"{cfg.model}-{cfg.preset or 'default'}-d{cfg.dataset}-fold{i}-")
+        unit = out.parent / "units" / f"{name or cfg.model}-{rid}.json"
+        if unit.is_file():
+            folds.append(json.loads(unit.read_text()))
+            print(f"  {unit.name}: done earlier, read back", flush=True)
+            continue
+        fold = _fold(cfg, table, parts, i, out / rid, tables, progress)
+        unit.parent.mkdir(parents=True, exist_ok=True)
+        tmp = unit.with_suffix(".tmp")
+        tmp.write_text(json.dumps(fold, default=float))
+        tmp.replace(unit)  # a unit is there whole or not at all
+        folds.append(fold)
     return folds
+
+
+def _fold(cfg, table, parts, i, run_dir: Path, tables, progress):
+    import torch
+    from glasskit.ml.samples import make_set
+    from glasskit.ml.train import Dist, loader, predict, roc_auc, score, train
+    run_dir.mkdir(parents=True, exist_ok=True)
+    test_dl = loader(cfg, make_set(cfg, table, parts["test"]), Dist(), shuffle=False)
+    curve = []
+
+    def on_epoch(epoch, model, seen):
+        ids, s = predict(model, cfg, test_dl, Dist())
+        curve.append((seen, score(table, ids, s)["auc"]))
+    t0 = time.perf_counter()
+    metrics = train(run_dir, cfg, table, parts, progress=progress, on_epoch=on_epoch)
+    held = set(table.sim[parts["test"]].tolist())
+    transfer = {}
+    model = _best(cfg, run_dir)
+    ids, s = predict(model, cfg, test_dl, Dist())
+    for j, other in tables.items():
+        idx = np.nonzero(np.isin(other.sim, list(held)))[0]
+        if j == cfg.dataset:
+            transfer[j] = metrics["test"]["auc"]
+        elif len(idx):
+            dl = loader(cfg, make_set(cfg, other, idx), Dist(), shuffle=False)
+            oids, os_ = predict(model, cfg, dl, Dist())
+            transfer[j] = roc_auc(other.label[oids], os_)
+    torch.set_num_threads(torch.get_num_threads())
+    return {"fold": i, "test": metrics["test"], "val": metrics["val"], "best_epoch": metrics["best_epoch"],
+            "curve": curve, "transfer": transfer, "seconds": time.perf_counter() - t0,
+            "n_train": int(len(parts["train"])), "parameters": metrics["parameters"],
+            "predictions": {"sim": table.sim[ids].tolist(), "label": table.label[ids].astype(int).tolist(),
+                            "score": np.asarray(s, dtype=float).tolist()}}
+
+
+def bootstrap(folds: list[dict], reps: int = 2000, seed: int = 0) -> dict:
+    """AUC and accuracy over every fold's test predictions pooled, with 95 % intervals from a
+    bootstrap over simulations (a simulation's frames are resampled together)."""
+    from glasskit.ml.train import roc_auc
+    sim = np.concatenate([f["predictions"]["sim"] for f in folds])
+    label = np.concatenate([f["predictions"]["label"] for f in folds]).astype(bool)
+    sc = np.concatenate([f["predictions"]["score"] for f in folds])
+    sims = np.unique(sim)
+    rows = {s_: np.nonzero(sim == s_)[0] for s_ in sims}
+    rng = np.random.default_rng(seed)
+    aucs, accs = [], []
+    for _ in range(reps):
+        idx = np.concatenate([rows[s_] for s_ in rng.choice(sims, len(sims))])
+        aucs.append(roc_auc(label[idx], sc[idx]))
+        accs.append(np.mean((sc[idx] > 0.5) == label[idx]))
+    return {"auc": roc_auc(label, sc), "auc_ci": [float(np.nanpercentile(aucs, 2.5)), float(np.nanpercentile(aucs, 97.5))],
+            "accuracy": float(np.mean((sc > 0.5) == label)),
+            "accuracy_ci": [float(np.percentile(accs, 2.5)), float(np.percentile(accs, 97.5))],
+            "n_test": int(len(sc)), "n_test_liquid": int(label.sum()), "n_test_glass": int((~label).sum()),
+            "n_sims": int(len(sims))}
 
 
 def _best(cfg, run_dir: Path):
@@ -100,10 +141,19 @@ def _best(cfg, run_dir: Path):
 def summary(name: str, ds: int, folds: list[dict]) -> dict:
     auc = np.array([f["test"]["auc"] for f in folds])
     acc = np.array([f["test"]["accuracy"] for f in folds])
-    return {"model": name, "dataset": ds, "folds": len(folds), "n_test": int(sum(f["test"]["n"] for f in folds)),
-            "auc": float(np.nanmean(auc)), "auc_sd": float(np.nanstd(auc, ddof=1)),
-            "accuracy": float(acc.mean()), "accuracy_sd": float(acc.std(ddof=1)),
-            "minutes": sum(f["seconds"] for f in folds) / 60}
+    out = {"model": name, "dataset": ds, "folds": len(folds), "n_test": int(sum(f["test"]["n"] for f in folds)),
+           "auc_fold_mean": float(np.nanmean(auc)), "auc_sd": float(np.nanstd(auc, ddof=1)),
+           "accuracy_fold_mean": float(acc.mean()), "accuracy_sd": float(acc.std(ddof=1)),
+           "minutes": sum(f["seconds"] for f in folds) / 60}
+    if all("predictions" in f for f in folds):
+        out.update(bootstrap(folds))
+    else:
+        out.update(auc=out["auc_fold_mean"], accuracy=out["accuracy_fold_mean"])
+    # epochs until the test AUC first reaches its final value (within 0.01), fold mean
+    reach = [next((e + 1 for e, (_, a) in enumerate(f["curve"]) if a >= f["curve"][-1][1] - 0.01), len(f["curve"]))
+             / max(len(f["curve"]), 1) for f in folds if f["curve"]]
+    out["fraction_of_epochs_to_final_auc"] = float(np.mean(reach)) if reach else float("nan")
+    return out
 
 
 def report(results: dict, datasets: list[int], hp: dict) -> list[str]:
@@ -132,6 +182,77 @@ def report(results: dict, datasets: list[int], hp: dict) -> list[str]:
             lines.append(f"  dataset {i}: " + "  ".join(
                 f"{int(np.mean([c[e][0] for c in curves]))}:{np.nanmean([c[e][1] for c in curves]):.3f}" for e in range(n)))
     return lines
+
+
+def eis_of_dataset6(campaign, spec_path) -> dict:
+    """The dataset 6 analogue's two classes' inherent-structure energies (glasskit's own FIRE on
+    every selected frame): liquid = T 0.55 of the slowest ramp, glass = T 0.05 of the fastest;
+    [mean, sd, n] each, cached in <campaign>/bench/eis6.json."""
+    from glasskit.campaign.store import open_campaign
+    from glasskit.stages.minimize import InherentStructures
+    spec = campaign.spec
+    cache_path = campaign.workdir / "bench" / "eis6.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    rates = sorted({g.t_cool for g in spec.campaign.runs})
+    reader = open_campaign(campaign.workdir / "campaign.h5")
+    with InherentStructures(spec, campaign.workdir / "init.data") as ism:
+        for cls, T, rate in (("liquid", 0.55, rates[-1]), ("glass", 0.05, rates[0])):
+            for fr in reader.frames(reader.select(T=T, t_cool=rate)):
+                key = f"{cls}/{fr.sim}"
+                if key not in cache:
+                    cache[key] = ism.minimize(np.asarray(fr.x, dtype=np.float64), fr.sim)[0]
+                    cache_path.parent.mkdir(parents=True, exist_ok=True)
+                    cache_path.write_text(json.dumps(cache))
+    out = {}
+    for cls in ("liquid", "glass"):
+        v = [e for k, e in cache.items() if k.startswith(cls + "/")]
+        out[cls] = [float(np.mean(v)), float(np.std(v, ddof=1)), len(v)]
+    return out
+
+
+def six_datasets(results: dict, campaign, spec_path) -> None:
+    """bench/results/six-datasets.json (per dataset and model: auc, auc_ci, accuracy, n_test; the
+    dataset 6 analogue's E_IS; the spec) and a figure of AUC per dataset with its interval, the
+    paper's values beside."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from glasskit.util.plotting import save
+    out = {"datasets": {}, "eis": eis_of_dataset6(campaign, spec_path),
+           "eis_paper": {"liquid": [-3.86698, 0.00382], "glass": [-3.86744, 0.00288]},
+           "spec": Path(spec_path).read_text(), "paper_auc": {str(k): v for k, v in PAPER_DIAGONAL.items()}}
+    for name, per in results.items():
+        for ds, r in per.items():
+            s = r["summary"]
+            out["datasets"].setdefault(str(ds), {})[name] = {k: s[k] for k in (
+                "auc", "auc_ci", "accuracy", "accuracy_ci", "n_test", "n_sims", "fraction_of_epochs_to_final_auc")
+                if k in s}
+    dest = ROOT / "bench" / "results"
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "six-datasets.json").write_text(json.dumps(out, indent=1) + "\n")
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    names = list(results)
+    for m, name in enumerate(names):
+        xs, ys, lo, hi = [], [], [], []
+        for ds in range(1, 7):
+            r = out["datasets"].get(str(ds), {}).get(name)
+            if r and "auc_ci" in r:
+                xs.append(ds + 0.2 * (m - (len(names) - 1) / 2))
+                ys.append(r["auc"])
+                lo.append(r["auc"] - r["auc_ci"][0])
+                hi.append(r["auc_ci"][1] - r["auc"])
+        n = min((out["datasets"][str(d)][name]["n_test"] for d in range(1, 7) if name in out["datasets"].get(str(d), {})),
+                default=0)
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, label=f"{name} (n >= {n} test frames)")
+    ax.plot(range(1, 7), [PAPER_DIAGONAL[d] for d in range(1, 7)], "k_", markersize=14, label="paper (n = 20,000 runs)")
+    ax.set_xlabel("dataset")
+    ax.set_ylabel("test AUC (95 % bootstrap interval over simulations)")
+    ax.set_ylim(0.4, 1.02)
+    ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(f"Six datasets, {campaign.spec.system.n_atoms} particles, 3-fold CV")
+    save(fig, dest / "six-datasets")
+    print(f"wrote {dest / 'six-datasets.json'} and six-datasets.png/.pdf")
 
 
 def main() -> int:
@@ -168,13 +289,16 @@ def main() -> int:
                 cfg = resolve_model(models, name, ds, {**({"windows": args.windows} if name != "cnn" else {}), **hp})
             except GlasskitError as exc:
                 raise SystemExit(str(exc)) from None
-            folds = cross_validate(cfg, tables[ds], out / "runs", tables, args.progress)
+            folds = cross_validate(cfg, tables[ds], out / "runs", tables, args.progress, name)
             s = summary(name, ds, folds)
             results.setdefault(name, {})[ds] = {"summary": s, "folds": folds, "config": cfg.as_dict()}
-            print(f"{name} on dataset {ds}: AUC {s['auc']:.3f} +- {s['auc_sd']:.3f}, accuracy {s['accuracy']:.3f} "
-                  f"+- {s['accuracy_sd']:.3f} ({s['n_test']} test samples over 3 folds, {s['minutes']:.1f} min)", flush=True)
+            ci = f" [{s['auc_ci'][0]:.3f}, {s['auc_ci'][1]:.3f}]" if "auc_ci" in s else ""
+            print(f"{name} on dataset {ds}: AUC {s['auc']:.3f}{ci}, accuracy {s['accuracy']:.3f} "
+                  f"({s['n_test']} test samples over 3 folds, {s['minutes']:.1f} min)", flush=True)
     lines = report(results, args.datasets, {**hp, "windows (D-MPNN)": args.windows})
     print("\n" + "\n".join(lines))
+    if sorted(args.datasets) == [1, 2, 3, 4, 5, 6]:
+        six_datasets(results, campaign, args.spec)
     out.mkdir(parents=True, exist_ok=True)
     (out / "learning.json").write_text(json.dumps(results, indent=1, default=float))
     (out / "learning.txt").write_text("\n".join(lines) + "\n")

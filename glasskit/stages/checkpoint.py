@@ -20,7 +20,6 @@ the step alone. A simulation's checkpoints go when it is done (the shard then ho
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glasskit.campaign.layout import file_sha256 as sha256
 from glasskit.util.log import logger
 from glasskit.util.records import Field, RecordError, read_json
 
@@ -61,14 +61,6 @@ def names(sim: int, frame: int) -> tuple[str, str]:
     """(restart, record) file names of simulation ``sim``'s checkpoint at frame ``frame``."""
     stem = f"sim-{sim:06d}.f{frame:05d}"
     return stem + ".restart", stem + ".json"
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write(write_restart, shard: Path, workdir: Path, row: int, sim: int, seed: int, t_cool: int, frame: int,
