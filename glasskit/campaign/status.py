@@ -157,6 +157,11 @@ def summary_lines(campaign: Campaign, st: StageStatus) -> list[str]:
         lines.append(f"  scheduler: squeue did not answer for {', '.join(sorted(st.unknown))}: their simulations "
                      "count as running (state unknown) and are not re-submitted")
     lines += progress_lines(st)
+    quiet = sorted(sim for sim in st.running if sim in st.checkpoints and sim not in st.progress)
+    if quiet:  # e.g. a requeued task waiting to run again
+        shown = ", ".join(f"sim {sim} frame {st.checkpoints[sim]}" for sim in quiet[:8])
+        lines.append(f"  checkpoints of {len(quiet)} running simulation(s) not reporting (a requeued task waits to "
+                     f"continue them): {shown}{', ...' if len(quiet) > 8 else ''}")
     for name, sims in (("running", st.running - st.waiting), ("waiting", st.waiting), ("missing", st.missing)):
         if sims and len(sims) < st.n_sims:
             lines.append(f"  {name}: {format_ranges(sims)}")
