@@ -11,7 +11,7 @@ nearest T = 0.55 and T = 0.05 of every ramp minimized by glasskit's own FIRE
 (:class:`glasskit.stages.minimize.InherentStructures`, the spec's [minimize]); each energy is kept
 in <campaign>/eis.json as it is made (a re-run skips it). Prints E_IS at both temperatures per
 rate (mean, sd, n) and, for every slow/fast pair, the difference E_IS(0.55, slow) - E_IS(0.05,
-fast) in units of its standard error. Results: bench/results/rates.json.
+fast) in units of its standard error. Results: bench/results/<workdir name>.json.
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def main() -> int:
         print(f"  slow {p['slow']:>7} fast {p['fast']:>7}: {p['diff']:+.5f} +- {p['se']:.5f} (z {p['z']:+.1f})")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "rates.json").write_text(json.dumps({"n_atoms": spec.system.n_atoms, "per_rate": args.per_rate,
+    (out / f"{work.name}.json").write_text(json.dumps({"n_atoms": spec.system.n_atoms, "per_rate": args.per_rate,
                                                 "eis": table, "pairs": pairs,
                                                 "paper": {"liquid_0.55_2e7": [-3.86698, 0.00382],
                                                           "glass_0.05_2e5": [-3.86744, 0.00288]}}, indent=1) + "\n")
