@@ -76,17 +76,26 @@ def test_cost_balance_over_ranks_of_few_tasks(ranks):
     assert p.balance["task"] < 1.15
 
 
-def test_the_dry_run_bills_the_paper_plan_and_refuses_what_cannot_fit():
+def test_the_dry_run_bills_the_paper_plan_and_refuses_what_cannot_fit(tmp_path):
     """The paper's 20,000 runs: on the example site (36 h limit) with 128 ranks per task the
-    plan fits; with 1 rank per task its longest task would not, and --ranks 2 is suggested; the
-    local cluster's 1 h limit cannot hold even one t_cool = 2e7 run."""
-    from conftest import glasskit
+    plan fits; with 1 rank per task its longest task would not: with checkpoints (the shipped
+    spec) its tasks requeue themselves and --ranks 2 is named as the way to fit; without, it is
+    refused with --ranks 2 suggested. The local cluster's 1 h limit cannot hold one t_cool = 2e7
+    run: it requeues with checkpoints and is refused without."""
+    from conftest import ROOT, glasskit
     base = ["submit", "simulate", "--array", "0-19999", "--executor", "slurm", "--dry-run"]
     ok = glasskit(*base, "--cluster", "example-supercomputer")
     assert ok.returncode == 0, ok.stderr
     assert "# bill: " in ok.stdout and "core-hours" in ok.stdout and "GiB" in ok.stdout and ": fits)" in ok.stdout
     one = glasskit(*base, "--cluster", "example-supercomputer", "--ranks", "1")
-    assert one.returncode == 2 and "use --ranks 2" in one.stderr and "DOES NOT FIT" in one.stdout
+    assert one.returncode == 0 and "--ranks 2 would fit" in one.stderr and "over it: requeued about" in one.stdout
     local = glasskit(*base, "--cluster", "local")
+    assert local.returncode == 0 and "requeues itself" in local.stderr and "#SBATCH --requeue" in local.stdout
+    off = tmp_path / "off.toml"
+    off.write_text((ROOT / "jobs/simulate.toml").read_text().replace("checkpoint_every = 5 ", "checkpoint_every = 0 "))
+    one = glasskit(*base, "--spec", off, "--cluster", "example-supercomputer", "--ranks", "1")
+    assert one.returncode == 2 and "use --ranks 2" in one.stderr and "DOES NOT FIT" in one.stdout
+    local = glasskit(*base, "--spec", off, "--cluster", "local")
     assert local.returncode == 2 and "one simulation alone needs about" in local.stderr
+    assert "checkpoint_every > 0" in local.stderr
     assert "Traceback" not in one.stderr + local.stderr

@@ -149,27 +149,38 @@ def check_fits(spec: Spec, stage: str, plan: ShardPlan, profile: ClusterProfile,
     unless its tasks checkpoint and requeue themselves: they then finish over several runs."""
     if bill.fits:
         return
+    per = seconds_per_cost(spec, stage, profile)
+    fitting = _fitting_ranks(plan, profile, per, bill.limit_s)
     if bill.requeue:
         from glasskit.util.log import logger
         logger.warning("the longest task needs about %s, over the limit %s of cluster '%s': each task checkpoints at "
-                       "Slurm's warning and requeues itself (about %d run(s))", _hours(bill.longest_task_s),
-                       profile.time, profile.name, bill.attempts)
+                       "Slurm's warning and requeues itself (about %d run(s))%s", _hours(bill.longest_task_s),
+                       profile.time, profile.name, bill.attempts,
+                       f"; --ranks {fitting} would fit the limit without requeues" if fitting else "")
         return
-    per = seconds_per_cost(spec, stage, profile)
     single = max(plan.costs or [0.0]) * per
     if single > bill.limit_s:
         raise GlasskitError(
             f"one simulation alone needs about {_hours(single)} on a rank, over the time limit {profile.time} of "
-            f"cluster '{profile.name}'", f"raise 'time' in {profile.source or profile.name} (a simulation is not split "
-            "across tasks)")
+            f"cluster '{profile.name}'", f"raise 'time' in {profile.source or profile.name}, or set [engine] "
+            "checkpoint_every > 0 in the spec: the task then checkpoints and requeues itself at the limit")
+    if fitting:
+        raise GlasskitError(
+            f"the longest array task would run about {_hours(bill.longest_task_s)}, over the time limit "
+            f"{profile.time} of cluster '{profile.name}'",
+            f"use --ranks {fitting} (more simulations side by side per task), or raise 'time' in the profile")
+    raise GlasskitError(f"the longest array task would run about {_hours(bill.longest_task_s)}, over the time limit "
+                        f"{profile.time}", f"raise 'time' in {profile.source or profile.name}")
+
+
+def _fitting_ranks(plan: ShardPlan, profile: ClusterProfile, per: float, limit_s: float) -> int | None:
+    """The fewest ranks per task (doubling, up to a node) whose longest task fits the limit."""
+    if max(plan.costs or [0.0]) * per > limit_s:
+        return None
     ranks = plan.ranks_per_task
     while ranks < profile.cores_per_node:
         ranks = min(2 * ranks, profile.cores_per_node)
         trial = make_plan(plan.sims, ranks, profile.max_array_size, costs=plan.costs)
-        if float(np.max(trial.block_costs())) * per <= bill.limit_s:
-            raise GlasskitError(
-                f"the longest array task would run about {_hours(bill.longest_task_s)}, over the time limit "
-                f"{profile.time} of cluster '{profile.name}'",
-                f"use --ranks {ranks} (more simulations side by side per task), or raise 'time' in the profile")
-    raise GlasskitError(f"the longest array task would run about {_hours(bill.longest_task_s)}, over the time limit "
-                        f"{profile.time}", f"raise 'time' in {profile.source or profile.name}")
+        if float(np.max(trial.block_costs())) * per <= limit_s:
+            return ranks
+    return None
