@@ -8,12 +8,13 @@ time, and the physics of resumed ramps against uninterrupted ones.
 ``overhead``: the paper's system (N = 4,320) on the fast ramp, in-process: the median time of
 one MD frame block and of one checkpoint (the row's numbers flushed and fsynced, the LAMMPS
 restart written, hashed and renamed, its record written); the overhead at the shipped cadence
-([engine] checkpoint_every = 5 frames, at least checkpoint_min_s = 30 s apart) on the paper's
+([engine] checkpoint_every = 5 frames) on the paper's
 slow and fast ramps at the local profile's measured throughput, and the work a kill loses.
 
 ``kill``: two campaigns of the same spec (--sims simulations): one run straight through, one
-killed (kill -9 of the whole local run) once every simulation has a checkpoint past --at of its
-ramp, then the same command again. Prints the wall times (the straight run, the killed run up to
+killed (kill -9 of every process) at --at of the straight run's wall time, then the campaign's
+command again. Both run every simulation at once (one local submission each, sharing the cores),
+so the kill finds each at about --at of its ramp. Prints the wall times (the straight run, the killed run up to
 the kill, the resumed run), checks that each resumed simulation's frames up to its checkpoint
 are bit-identical to the straight run's, and compares the final (T = 0.05) frames' energies and
 inherent-structure energies (FIRE, the spec's [minimize]) between the two: mean, sd, n.
@@ -41,14 +42,15 @@ BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 
 
-def _spec_text(name: str, workdir: Path, lattice, n_b: int, count: int, t_cool: int, engine: str = "") -> str:
+def _spec_text(name: str, workdir: Path, lattice, n_b: int, count: int, t_cool: int, engine: str = "",
+               seed: int = 20261206) -> str:
     text = (ROOT / "jobs/simulate.toml").read_text()
     start = text.index("[system]")
     body = text[start:]
     body = body.replace("lattice = [60, 72]", f"lattice = [{lattice[0]}, {lattice[1]}]").replace(
         "n_b = 1512", f"n_b = {n_b}")
     body = body.split("[engine]")[0] + "[engine]\n" + engine
-    return (f'[campaign]\nname = "{name}"\nseed = 20261206\nworkdir = "{workdir}"\n\n'
+    return (f'[campaign]\nname = "{name}"\nseed = {seed}\nworkdir = "{workdir}"\n\n'
             f"[[campaign.runs]]\ncount = {count}\nt_cool = {t_cool}\n\n" + body)
 
 
@@ -72,9 +74,18 @@ def overhead(args) -> dict:
     layout = ShardLayout(sims, np.array([seed]), np.array([t_cool]), spec.n_frames(t_cool),
                          *initial_configuration(tmp / "c"))
     w = world()
-    frame_s, ckpt_s = [], []
+    plain_s, frame_s, ckpt_s = [], [], []
     version = lammps_version()
     for rep in range(args.repeat):
+        # without checkpoints, then with one after every frame (its write, and the full LAMMPS
+        # set-up the next block then starts with): the difference is what a checkpoint costs
+        run = CoolingRun(spec, data)
+        t = time.perf_counter()
+        for frame in run.frames(0, seed, t_cool):
+            plain_s.append(time.perf_counter() - t)
+            if frame.k >= args.frames:
+                break
+            t = time.perf_counter()
         shard = tmp / "c" / "shards" / "simulate" / f"sub-bench{rep}" / "task-00000.h5"
         writer = SimulateShard(shard, layout, w, {"campaign_id": spec.campaign_id})
         run = CoolingRun(spec, data)
@@ -93,15 +104,18 @@ def overhead(args) -> dict:
             t = time.perf_counter()
         writer.close()
     size = max(p.stat().st_size for p in (tmp / "c").glob("shards/simulate/*/checkpoints/*.restart"))
-    frame_med, ckpt_med = statistics.median(frame_s), statistics.median(ckpt_s)
+    frame_med = statistics.median(plain_s[1:] if len(plain_s) > 1 else plain_s)
+    # a checkpoint's cost: its own time plus the extra set-up of the block after it
+    ckpt_med = statistics.median(ckpt_s) + max(0.0, statistics.median(frame_s[1:] or frame_s) - frame_med)
     rate = spec.system.n_atoms * spec.dump_every(t_cool) / frame_med
     e = spec.engine
     out = {"n_atoms": spec.system.n_atoms, "frames_timed": len(frame_s), "fast_frame_s": frame_med,
+           "fast_frame_after_checkpoint_s": statistics.median(frame_s[1:] or frame_s), "write_s": statistics.median(ckpt_s),
            "checkpoint_s": ckpt_med, "checkpoint_s_max": max(ckpt_s), "restart_bytes": size,
-           "atom_steps_per_s": rate, "checkpoint_every": e.checkpoint_every, "checkpoint_min_s": e.checkpoint_min_s}
+           "atom_steps_per_s": rate, "checkpoint_every": e.checkpoint_every}
     for ramp, steps in (("slow", 20_000_000), ("fast", 200_000)):
         frame = spec.system.n_atoms * (steps // 200) / rate
-        interval = max(e.checkpoint_every * frame, e.checkpoint_min_s)
+        interval = e.checkpoint_every * frame
         out[ramp] = {"frame_s": frame, "interval_s": interval, "overhead": ckpt_med / interval,
                      "lost_per_kill_s_max": interval + frame}
     for ramp in ("slow", "fast"):
@@ -113,10 +127,20 @@ def overhead(args) -> dict:
     return out
 
 
-def _run(spec: Path) -> subprocess.Popen:
+def _run(spec: Path, array: str | None = None) -> subprocess.Popen:
     return subprocess.Popen([str(BIN / "glasskit"), "-q", "submit", "simulate", "--spec", str(spec), "--executor",
-                             "local"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                             "local", *(["--array", array] if array else [])], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _run_all(spec: Path, sims: int) -> list[subprocess.Popen]:
+    """Every simulation at once (one local submission each, the cores shared): a kill then finds
+    each of them at the same point of its ramp."""
+    procs = []
+    for i in range(sims):
+        procs.append(_run(spec, str(i)))
+        time.sleep(0.5)  # each decides under the campaign's submit lock, then runs
+    return procs
 
 
 def _checkpoint_frames(workdir: Path) -> dict[int, int]:
@@ -143,26 +167,24 @@ def kill(args) -> dict:
     from glasskit.stages.minimize import InherentStructures
     tmp = Path(tempfile.mkdtemp(prefix="gk-kill-"))
     lattice, n_b = tuple(args.lattice), round(0.35 * args.lattice[0] * args.lattice[1])
-    engine = "checkpoint_every = 5\ncheckpoint_min_s = 0\n"
+    engine = "checkpoint_every = 5\n"
     specs = {}
     for name in ("straight", "cut"):
         specs[name] = tmp / f"{name}.toml"
-        specs[name].write_text(_spec_text("killbench", tmp / name, lattice, n_b, args.sims, args.t_cool, engine))
+        specs[name].write_text(_spec_text("killbench", tmp / name, lattice, n_b, args.sims, args.t_cool, engine,
+                                               args.seed))
     t0 = time.perf_counter()
-    assert _run(specs["straight"]).wait() == 0
+    assert all(p.wait() == 0 for p in _run_all(specs["straight"], args.sims))
     straight_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    proc = _run(specs["cut"])
-    target = int(args.at * 200)
-    while True:
-        got = _checkpoint_frames(tmp / "cut")
-        if len(got) == args.sims and min(got.values()) >= target:
-            break
-        if proc.poll() is not None:
-            raise SystemExit("the run ended before every simulation reached the kill point: raise --t-cool")
+    procs = _run_all(specs["cut"], args.sims)
+    while time.perf_counter() - t0 < args.at * straight_s:  # kill -9 at --at of the straight run's time
+        if any(p.poll() is not None for p in procs):
+            raise SystemExit("a simulation ended before the kill point")
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    for p in procs:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
     cut_s = time.perf_counter() - t0
     at = _checkpoint_frames(tmp / "cut")
     t0 = time.perf_counter()
@@ -171,8 +193,8 @@ def kill(args) -> dict:
     verify = subprocess.run([str(BIN / "glasskit"), "verify", "--spec", str(specs["cut"])], capture_output=True,
                             text=True).returncode
     a, b = _final(tmp / "straight"), _final(tmp / "cut")
-    identical = all(np.array_equal(a[s]["x"][:at[s]], b[s]["x"][:at[s]]) and
-                    np.array_equal(a[s]["pe"][:at[s]], b[s]["pe"][:at[s]]) for s in range(args.sims))
+    identical = all(np.array_equal(a[s]["x"][:k], b[s]["x"][:k]) and np.array_equal(a[s]["pe"][:k], b[s]["pe"][:k])
+                    for s, k in at.items())
     spec = load_spec(specs["cut"])
     eis = {}
     with InherentStructures(spec, tmp / "cut" / "init.data") as ism:
@@ -182,7 +204,13 @@ def kill(args) -> dict:
 
     def stats(v):
         return [float(np.mean(v)), float(np.std(v, ddof=1)), len(v)]
-    out = {"n_atoms": spec.system.n_atoms, "t_cool": args.t_cool, "sims": args.sims, "killed_at_frames": at,
+    paired = [float(b[s]["pe"][-1] - a[s]["pe"][-1]) for s in range(args.sims)]
+    paired_eis = [e2 - e1 for e1, e2 in zip(eis["straight"], eis["resumed"])]
+    out = {"n_atoms": spec.system.n_atoms, "t_cool": args.t_cool, "sims": args.sims, "seed": args.seed,
+           "killed_at_frames": at,
+           "paired_final_pe_diff": [float(np.mean(paired)), float(np.std(paired, ddof=1) / np.sqrt(len(paired)))],
+           "paired_final_eis_diff": [float(np.mean(paired_eis)),
+                                     float(np.std(paired_eis, ddof=1) / np.sqrt(len(paired_eis)))],
            "wall_s": {"straight": straight_s, "cut_until_kill": cut_s, "resumed": resumed_s,
                       "cut_total": cut_s + resumed_s},
            "frames_before_checkpoint_bit_identical": identical, "verify_rc": verify,
@@ -192,6 +220,9 @@ def kill(args) -> dict:
           f"resumed in {resumed_s:.1f} s ({100 * resumed_s / straight_s:.0f} % of straight); total "
           f"{cut_s + resumed_s:.1f} s ({(cut_s + resumed_s) / straight_s:.2f}x)")
     print(f"  frames up to each checkpoint bit-identical to the straight run's: {identical}; verify exit {verify}")
+    print(f"  paired resumed - straight: final pe {out['paired_final_pe_diff'][0]:+.5f} +- "
+          f"{out['paired_final_pe_diff'][1]:.5f}, E_IS {out['paired_final_eis_diff'][0]:+.5f} +- "
+          f"{out['paired_final_eis_diff'][1]:.5f} (mean +- standard error)")
     for key in ("final_pe", "final_eis"):
         s, r = out[key]["straight"], out[key]["resumed"]
         print(f"  {key} at T = 0.05: straight {s[0]:.5f} +- {s[1]:.5f}, resumed {r[0]:.5f} +- {r[1]:.5f} (n = {s[2]})")
@@ -207,10 +238,12 @@ def main() -> None:
     ap.add_argument("--lattice", type=int, nargs=2, default=[30, 36])
     ap.add_argument("--t-cool", type=int, default=200_000)
     ap.add_argument("--at", type=float, default=0.7)
+    ap.add_argument("--seed", type=int, default=20261206, help="the campaign seed (kill: another set of runs)")
     args = ap.parse_args()
     out = overhead(args) if args.what == "overhead" else kill(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"checkpoint-{args.what}.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
+    name = f"checkpoint-{args.what}" + (f"-seed{args.seed}" if args.what == "kill" else "")
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
 
 
 if __name__ == "__main__":

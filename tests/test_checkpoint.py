@@ -1,5 +1,5 @@
-"""Checkpoints: a killed or stopped ramp continues from its newest valid checkpoint, with the
-frames before it bit-identical to an uninterrupted run's, and every damaged or foreign checkpoint
+"""Checkpoints: a killed or stopped ramp continues from its newest valid checkpoint, bit for bit
+the uninterrupted run (before the checkpoint and after it), and every damaged or foreign checkpoint
 refused in one line (a real LAMMPS, real kills, the local executor; Slurm's requeue is in
 test_slurm.py)."""
 import json
@@ -21,7 +21,7 @@ from conftest import GLASSKIT, ROOT, glasskit, wait_until, write_spec
 
 pytestmark = pytest.mark.slow
 
-CKPT = "[engine]\ncheckpoint_every = 10\ncheckpoint_min_s = 0\n"
+CKPT = "[engine]\ncheckpoint_every = 10\n"
 
 
 def _spec(tmp_path, name, t_cool, count=1, engine=CKPT) -> Path:
@@ -76,13 +76,13 @@ def test_kill_9_at_70_percent_then_the_same_command_continues_from_the_checkpoin
     logs = _task_logs(work)
     assert f"continues from its checkpoint at frame {k} of 200" in logs and "copied from" in logs
     a, b = _rows(tmp_path / "ref")[0], _rows(work)[0]
-    for key in ("x", "step", "pe", "temp", "T"):  # up to the checkpoint: the very same trajectory
+    for key in ("x", "step", "pe", "temp", "T"):  # up to the checkpoint: the very frames of the first run
         assert np.array_equal(a[key][:k], b[key][:k]), key
-    assert np.array_equal(a["step"], b["step"]) and np.array_equal(a["T"], b["T"])  # the ramp continued exactly
-    assert np.isfinite(b["pe"]).all() and np.isfinite(b["x"]).all()
-    # after it: the same physics (a chaotic trajectory diverges, its energy and temperature do not)
-    assert abs(a["pe"][-20:].mean() - b["pe"][-20:].mean()) < 0.05
-    assert abs(a["temp"][-20:].mean() - b["temp"][-20:].mean()) < 0.05
+    # after it too: the restart holds the whole state and the block after any checkpoint starts with
+    # LAMMPS's full set-up whether it was just written or read, so the continuation is the same
+    # arithmetic as the uninterrupted run's (which wrote the same checkpoints)
+    for key in ("x", "step", "pe", "temp", "T"):
+        assert np.array_equal(a[key], b[key]), key
     assert glasskit("verify", "--spec", spec).returncode == 0
     assert not _checkpoints(work)  # a finished simulation's checkpoints go
 

@@ -89,7 +89,7 @@ def test_a_ramp_longer_than_its_task_time_completes_over_several_requeues(local_
     profile.write_text((ROOT_CLUSTERS / "local.toml").read_text().replace('time = "01:00:00"', 'time = "00:02:00"')
                        .replace('name = "local"', 'name = "short"'))
     spec = write_spec(tmp_path / "s.toml", tmp_path / "c", lattice=(16, 20), n_b=112, runs=((1, 4_000_000),),
-                      dump_every=20_000, extra="[engine]\ncheckpoint_every = 5\ncheckpoint_min_s = 0\n")
+                      dump_every=20_000, extra="[engine]\ncheckpoint_every = 5\n")
     campaign = Campaign.of(load_spec(spec))
     proc = glasskit("submit", "simulate", "--spec", spec, "--cluster", profile, "--executor", "slurm",
                     env=local_slurm, check=True)

@@ -129,8 +129,8 @@ def estimate(spec: Spec, stage: str, plan: ShardPlan, profile: ClusterProfile, s
     if stage == "minimize":
         at_risk, text = unit, "every minimized frame is kept"
     elif e.checkpoint_every:
-        at_risk = max(e.checkpoint_every * unit, e.checkpoint_min_s) + unit
-        text = f"every {e.checkpoint_every} frame(s), at least {e.checkpoint_min_s:g} s apart"
+        at_risk = (e.checkpoint_every + 1) * unit
+        text = f"every {e.checkpoint_every} frame(s)"
     else:
         at_risk, text = float(blocks.max()), "off ([engine] checkpoint_every = 0): a kill loses whole simulations"
     limit_s = profile.time_limit_s

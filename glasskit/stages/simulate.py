@@ -221,9 +221,12 @@ class CoolingRun:
             if restart is not None and int(lmp.extract_global("ntimestep")) != (first - 1) * every:
                 raise LammpsFailure(index, f"checkpoint {restart} holds step {int(lmp.extract_global('ntimestep'))}, "
                                            f"not frame {first - 1}'s step {(first - 1) * every}")
-            self._lmp = lmp
+            self._lmp, self._changed = lmp, False
             for k in range(first, self.spec.n_frames(t_cool) + 1):
-                pre = "yes" if k == first else "no"
+                # a full set-up (neighbour lists, forces) on the first block and after a checkpoint:
+                # write_restart re-wraps atoms and rebuilds the ghosts, which "pre no" would not see
+                pre = "yes" if k == first or self._changed else "no"
+                self._changed = False
                 self._do(lmp, index, f"run {every} start 0 stop {t_cool} pre {pre} post no")
                 step = int(lmp.extract_global("ntimestep"))
                 frame = Frame(k, step, float(self.spec.frame_temperature(step, t_cool)),
@@ -252,6 +255,7 @@ class CoolingRun:
         if self._lmp is None:
             raise RuntimeError("write_restart outside a running simulation")
         self._do(self._lmp, index, f"write_restart {lmp_path(path)}")
+        self._changed = True
 
     @staticmethod
     def _do(lmp, index: int, commands: str) -> None:

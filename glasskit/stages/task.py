@@ -253,12 +253,12 @@ class _SimulateWork:
         seed = int(simulation_seeds(self.spec.campaign.seed, [sim])[0])
         t_cool = int(self.spec.t_cool_of([sim])[0])
         n, atoms = self.spec.n_frames(t_cool), self.spec.system.n_atoms
-        every, min_s = self.spec.engine.checkpoint_every, self.spec.engine.checkpoint_min_s
+        every = self.spec.engine.checkpoint_every
         resume = self._resume(writer, sim, seed, t_cool)
         first = resume.frame + 1 if resume else 1
         step0 = (first - 1) * self.spec.dump_every(t_cool)
         ckpt = resume.frame if resume else 0
-        t0 = last = reported = saved = time.perf_counter()
+        t0 = last = reported = time.perf_counter()
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"sim-{sim:06d}.lammps.log"
         for frame in self.runner.frames(sim, seed, t_cool, inject=self.inject.get(str(sim), ""), log=log,
@@ -266,9 +266,9 @@ class _SimulateWork:
             writer.write_frame(sim, frame)
             now = time.perf_counter()
             stopping = frame.k < n and self.stop()
-            if frame.k < n and (stopping or (every and frame.k % every == 0 and now - saved >= min_s)):
+            if frame.k < n and (stopping or (every and frame.k % every == 0)):  # fixed frames: reproducible
                 self._checkpoint(writer, sim, seed, t_cool, frame)
-                saved, ckpt = time.perf_counter(), frame.k
+                ckpt = frame.k
             if stopping:
                 raise Interrupted(f"checkpointed at frame {frame.k} of {n} (step {frame.step})")
             rate = atoms * (frame.step - step0) / max(now - t0, 1e-9) / 1e6
