@@ -166,8 +166,9 @@ class EngineSpec:
     fixed frames, never on wall time, so a simulation's trajectory does not depend on the machine.
     The default, 5 frames, keeps at most about 10 minutes of one rank's work at risk on the
     paper's slow ramp (a frame is 1e5 steps x 4,320 atoms: 103 s at the example profile's
-    4.2e6 atom-steps/s, 58 s at the local one's 7.5e6) and costs about 0.2 % of the fast ramp's
-    MD time (a checkpoint ~5 ms against 5 frames of ~0.5 s; bench/checkpoint.py measures it).
+    4.2e6 atom-steps/s, 58 s at the local one's 7.5e6) and costs about 0.6 % of the fast ramp's
+    MD time and 0.006 % of the slow one's (a checkpoint ~18 ms, its write and the set-up after it,
+    against 5 frames of ~0.6 s or ~60 s; bench/checkpoint.py overhead measures it).
     """
 
     pair_style: str = field(default="lj/cut/opt", metadata=_rule(lambda v: v in PAIR_STYLES,
