@@ -117,9 +117,9 @@ def stage_status(index: CampaignIndex, stage: str, live: Live, simulated: set[in
         unfinished = (st.running - st.waiting) | set(st.failed) | started
         found = find_checkpoints(campaign.workdir, unfinished) if unfinished else {}
         st.checkpoints = {sim: int(paths[0].name.split(".f")[1].split(".")[0]) for sim, paths in found.items()}
-        for sim, rep in st.progress.items():  # a running simulation reports the checkpoint it wrote last
-            if rep.get("checkpoint"):
-                st.checkpoints[sim] = max(st.checkpoints.get(sim, 0), int(rep["checkpoint"]))
+        for sim, rep in st.progress.items():  # a reporting simulation: its report's own, of the same moment
+            if "checkpoint" in rep:
+                st.checkpoints[sim] = int(rep["checkpoint"])
     if stage == "minimize":
         sims = sorted(index["simulate"].done if simulated is None else simulated)
         spec = campaign.spec
