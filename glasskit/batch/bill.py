@@ -134,9 +134,11 @@ def estimate(spec: Spec, stage: str, plan: ShardPlan, profile: ClusterProfile, s
     else:
         at_risk, text = float(blocks.max()), "off ([engine] checkpoint_every = 0): a kill loses whole simulations"
     limit_s = profile.time_limit_s
-    # the warning must leave time to finish the frame under way and write the checkpoint; Slurm
-    # sends it up to a minute early. At most half the limit (a short test limit still works).
-    warn = int(min(max(60, 10 * math.ceil((1.5 * unit + 60) / 10)), limit_s / 2))
+    # the warning must leave time to run on to the next checkpoint frame (simulate: at most
+    # checkpoint_every + 1 frames) or finish the frame under way (minimize), with a 20 % margin;
+    # Slurm sends it up to a minute early. At most half the limit (a short test limit still works).
+    span = (e.checkpoint_every + 1) * unit if stage == "simulate" and e.checkpoint_every else unit
+    warn = int(min(max(60, 10 * math.ceil((1.2 * span + 60) / 10)), limit_s / 2))
     rate_note = profile.md_rate(e.pair_style)[1] if stage == "simulate" else "measured"
     return Bill(float(blocks.sum()) / 3600, int(shard_bytes), int(campaign_bytes), float(blocks.max()),
                 limit_s, plan.ranks_per_task, float(tasks.sum()) / 3600, profile.charge,

@@ -265,12 +265,16 @@ class _SimulateWork:
                                         restart=resume.restart if resume else None, first=first):
             writer.write_frame(sim, frame)
             now = time.perf_counter()
-            stopping = frame.k < n and self.stop()
-            if frame.k < n and (stopping or (every and frame.k % every == 0)):  # fixed frames: reproducible
+            # checkpoints fall on fixed frames only, a stop request included (it runs on to the next
+            # one, at most checkpoint_every frames: the array script's warning leaves the time): a
+            # resumed ramp is then the uninterrupted one bit for bit
+            if frame.k < n and every and frame.k % every == 0:
                 self._checkpoint(writer, sim, seed, t_cool, frame)
                 ckpt = frame.k
-            if stopping:
-                raise Interrupted(f"checkpointed at frame {frame.k} of {n} (step {frame.step})")
+                if self.stop():
+                    raise Interrupted(f"checkpointed at frame {frame.k} of {n} (step {frame.step})")
+            elif frame.k < n and not every and self.stop():
+                raise Interrupted(f"stopped at frame {frame.k} of {n} without checkpoints: it starts again")
             rate = atoms * (frame.step - step0) / max(now - t0, 1e-9) / 1e6
             if now - reported >= self.report_s or frame.k == first:
                 reported = now
