@@ -219,3 +219,39 @@ def test_opt_and_omp_kernels_give_the_plain_trajectory(tmp_path):
         # the first frames agree to round-off (a chaotic trajectory amplifies it later)
         assert np.allclose(frames[style]["pe"][:3], plain["pe"][:3], rtol=0, atol=1e-9), style
         assert np.allclose(frames[style]["x"][0], plain["x"][0], rtol=0, atol=1e-5), style
+
+
+def test_a_stopped_minimize_task_run_again_keeps_its_frames(tmp_path):
+    """minimize: a task stopped on request keeps every frame it minimized; the same task again
+    (a requeue) reopens its shard and does only the rest, to the same inherent structures as an
+    uninterrupted run."""
+    spec = write_spec(tmp_path / "m.toml", tmp_path / "m", name="mini", lattice=(16, 20), n_b=112, runs=((1, 2000),),
+                      dump_every=10)
+    glasskit("submit", "simulate", "--spec", spec, "--executor", "local", check=True)
+    common = ["run", "minimize", "--spec", str(spec), "--sims", "0", "--tasks", "1", "--ranks", "1", "--task", "0"]
+    proc = subprocess.Popen(GLASSKIT + common + ["--submission", "sub-min"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    shard = tmp_path / "m" / "shards" / "minimize" / "sub-min" / "task-00000.h5"
+
+    def some_done():
+        try:
+            with h5py.File(shard, "r", locking=False) as f:
+                return int(f["is/done"][0].sum()) >= 20
+        except (OSError, KeyError):
+            return False
+    wait_until(some_done, timeout=300, interval=0.05)
+    shard.with_suffix(".stop").touch()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 75, err
+    with h5py.File(shard, "r") as f:
+        kept = int(f["is/done"][0].sum())
+    assert 20 <= kept < 200
+    shard.with_suffix(".stop").unlink()
+    again = glasskit(*common, "--submission", "sub-min")
+    assert again.returncode == 0 and "runs again" in again.stderr, again.stderr
+    glasskit(*common, "--submission", "sub-ref", check=True)
+    ref = shard.parent.parent / "sub-ref" / "task-00000.h5"
+    with h5py.File(shard, "r") as a, h5py.File(ref, "r") as b:
+        assert a["is/done"][0].all() and "reopened" in a.attrs
+        for name in ("is/pe", "is/xs", "is/iters"):  # each frame's minimization depends on that frame alone
+            assert np.array_equal(a[name][...], b[name][...]), name
