@@ -145,10 +145,12 @@ def _run_all(spec: Path, sims: int) -> list[subprocess.Popen]:
 
 
 def _checkpoint_frames(workdir: Path) -> dict[int, int]:
+    """sim -> its newest checkpoint frame (glasskit's own listing of the checkpoint records)."""
+    from glasskit.campaign.shard import checkpoint_listing
     out: dict[int, int] = {}
-    for p in workdir.glob("shards/simulate/*/checkpoints/sim-*.json"):
-        sim, frame = p.stem.split(".f")
-        out[int(sim[4:])] = max(out.get(int(sim[4:]), 0), int(frame))
+    for d in workdir.glob("shards/simulate/*/checkpoints"):
+        for sim, frame, _ in checkpoint_listing(d):
+            out[sim] = max(out.get(sim, 0), frame)
     return out
 
 

@@ -30,11 +30,9 @@ def _spec(tmp_path, name, t_cool, count=1, engine=CKPT) -> Path:
 
 
 def _checkpoints(workdir: Path) -> list[tuple[int, int]]:
-    out = []
-    for p in workdir.glob("shards/simulate/*/checkpoints/sim-*.json"):
-        sim, frame = p.stem.split(".f")
-        out.append((int(sim.split("-")[1]), int(frame)))
-    return out
+    """(sim, frame) of every checkpoint record in the campaign, as glasskit's own listing reads them."""
+    from glasskit.campaign.shard import checkpoint_listing
+    return [(sim, frame) for d in workdir.glob("shards/simulate/*/checkpoints") for sim, frame, _ in checkpoint_listing(d)]
 
 
 def _start(spec: Path) -> subprocess.Popen:
