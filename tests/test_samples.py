@@ -89,3 +89,72 @@ def test_images_are_rgb_with_one_hot_class_index():
     x, target, j = ImageSet(t, [0, 1], image_px=64)[1]
     assert x.shape == (3, 64, 64) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
     assert int(target) == 1 - t.label[1] and int(j) == 1  # glass -> [0, 1] -> class 1
+
+
+def _pair_distances(xs, box):
+    d = xs[:, None, :] - xs[None, :, :]
+    d -= np.rint(d)  # minimum image in the periodic box
+    return np.sort(np.linalg.norm(d * box, axis=-1).ravel())
+
+
+@pytest.mark.parametrize("box", [np.array([20.0, 20.0]), np.array([20.0, 30.0])])
+def test_symmetry_views_keep_the_physics_and_move_the_picture(box):
+    """Every augmented CNN view is the same configuration (every minimum-image distance and each
+    particle's type kept) in another picture; views differ by epoch and view, not by call."""
+    from glasskit.ml.samples import symmetry_view
+    rng = np.random.default_rng(5)
+    xs = rng.random((60, 2))
+    ref = _pair_distances(xs, box)
+    def disp(a):  # minimum-image displacement 0 -> 1 in sigma
+        d = a[1] - a[0]
+        return (d - np.rint(d)) * box
+    ops = set()
+    for seed in range(200):
+        v = symmetry_view(xs, box, np.random.default_rng([seed]))
+        assert v.shape == xs.shape and (v >= 0).all() and (v < 1).all()
+        assert np.allclose(_pair_distances(v, box), ref, atol=1e-9)
+        d0, d = disp(xs), disp(v)
+        ops.add(next(k for k, (sx, sy, swap) in enumerate(np.ndindex(2, 2, 2))
+                     if np.allclose(d, (np.array([(-1) ** sx, (-1) ** sy]) * d0)[::-1] if swap
+                                    else np.array([(-1) ** sx, (-1) ** sy]) * d0)))
+    square = box[0] == box[1]
+    assert len(ops) == (8 if square else 4)  # the square's dihedral group; a rectangle keeps its axes
+    t = table(n_sims=2, N=300)
+    t.box = box
+    aug = ImageSet(t, [0, 1], image_px=64, views=3, augment="symmetry", seed=1)
+    assert len(aug) == 6 and [int(aug[i][2]) for i in range(6)] == [0, 0, 0, 1, 1, 1]
+    assert not torch.equal(aug[0][0], aug[1][0])  # two views of one frame: two pictures
+    assert torch.equal(aug[0][0], aug[0][0])  # the same view drawn twice: the same picture
+    aug.set_epoch(1)
+    first = aug[0][0]
+    aug.set_epoch(0)
+    assert not torch.equal(first, aug[0][0])
+    fixed = ImageSet(t, [0, 1], image_px=64)
+    assert len(fixed) == 2 and torch.equal(fixed[0][0], ImageSet(t, [0, 1], image_px=64, views=1)[0][0])
+
+
+def test_a_frame_scores_the_mean_of_its_windows_and_padding_counts_once():
+    """predict's gather: one score per sample, the mean over its distinct (sample, window) items;
+    the DistributedSampler's padded repeats of an item do not weigh it twice."""
+    from glasskit.ml.train import Dist, _gather
+    ids = [torch.tensor([0, 0, 1, 1, 0, 2])]
+    windows = [torch.tensor([0, 1, 0, 1, 0, 0])]  # (0, 0) again: padding
+    scores = [torch.tensor([0.2, 0.4, 0.6, 0.9, 0.2, 0.1])]
+    uniq, s = _gather(Dist(), ids, scores, windows)
+    assert uniq.tolist() == [0, 1, 2] and np.allclose(s, [0.3, 0.75, 0.1])
+
+
+def test_validation_sets_hold_eval_windows_of_each_frame():
+    import dataclasses
+    from glasskit.ml.config import load_models, resolve
+    from conftest import ROOT
+    cfg = resolve(load_models(ROOT / "jobs/models.toml"), "dmpnn", 1, None, {"eval_windows": 4, "windows": 2})
+    from glasskit.ml.samples import make_set
+    t = table(n_sims=3, N=400)
+    val, tr = make_set(cfg, t, [0, 1]), make_set(cfg, t, [0, 1], training=True)
+    assert len(val) == 8 and len(tr) == 4
+    items = [val[i] for i in range(8)]
+    assert [(int(d.sample), int(d.window)) for d in items] == [(j, w) for j in (0, 1) for w in range(4)]
+    assert not torch.equal(items[0].particle, items[1].particle)
+    cfg1 = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, eval_windows=1))
+    assert len(make_set(cfg1, t, [0, 1])) == 2

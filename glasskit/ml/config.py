@@ -63,6 +63,8 @@ class CNNSpec:
     batch: int = field(default=20, metadata=_rule(lambda v: 1 <= v <= 4096, "must be in 1..4096"))
     init: str = field(default="xavier", metadata=_oneof("xavier", "authors"))
     pixels: str = field(default="unit", metadata=_oneof("unit", "raw"))
+    views: int = field(default=1, metadata=_rule(lambda v: 1 <= v <= 1000, "must be in 1..1000"))
+    augment: str = field(default="none", metadata=_oneof("none", "symmetry"))
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class DMPNNSpec:
     distance: str = field(default="sigma", metadata=_oneof("sigma", "scaled"))
     window: str = field(default="independent", metadata=_oneof("independent", "diagonal"))
     windows: int = field(default=1, metadata=_rule(lambda v: 1 <= v <= 1000, "must be in 1..1000"))
+    eval_windows: int = field(default=1, metadata=_rule(lambda v: 1 <= v <= 1000, "must be in 1..1000"))
 
 
 @dataclass(frozen=True)

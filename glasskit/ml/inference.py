@@ -17,7 +17,7 @@ from glasskit.util.errors import GlasskitError
 from glasskit.ml import runs
 from glasskit.ml.config import RunConfig
 from glasskit.ml.nets.featurize import draw_origin, featurize, to_data
-from glasskit.ml.samples import ImageSet, SampleTable, load_samples, pixel_scale
+from glasskit.ml.samples import SampleTable, load_samples
 from glasskit.ml.train import build_model, load_weights
 
 
@@ -127,23 +127,19 @@ def samples_of(run: LoadedRun, dataset: int | None = None) -> SampleTable:
     return load_samples(run.meta["campaign"], run.meta["spec"], dataset or run.cfg.dataset, run.meta["datasets"])
 
 
-@torch.no_grad()
-def scores(run: LoadedRun, table: SampleTable, indices=None, seed: int = 0, batch: int = 32) -> np.ndarray:
-    """P(liquid) of ``table[indices]`` (all by default); graphs use one window per sample drawn
-    from (seed, sample)."""
-    from torch_geometric.data import Batch
-    idx = np.arange(len(table)) if indices is None else np.asarray(indices)
-    out = []
-    for start in range(0, len(idx), batch):
-        part = idx[start:start + batch]
-        if run.cfg.model == "cnn":
-            ims = ImageSet(table, part, run.cfg.net.image_px, pixel_scale(run.cfg.net))
-            x = torch.stack([ims[i][0] for i in range(len(part))])
-            out.append(torch.softmax(run.model(x), 1)[:, 0])
-        else:
-            b = Batch.from_data_list([graph(run, table, int(j), seed) for j in part])
-            out.append(torch.sigmoid(run.model(b.x, b.edge_index, b.edge_attr, b.rev, b.batch)))
-    return torch.cat(out).numpy() if out else np.empty(0)
+def scores(run: LoadedRun, table: SampleTable, indices=None) -> np.ndarray:
+    """P(liquid) of ``table[indices]`` (all by default), in that order, scored as the run's own
+    test split was: its validation/test set (:func:`glasskit.ml.samples.make_set`, a D-MPNN's
+    ``eval_windows`` windows per frame, epoch 0's draw) through :func:`glasskit.ml.train.predict`."""
+    import dataclasses
+    from glasskit.ml.samples import make_set
+    from glasskit.ml.train import Dist, loader, predict
+    idx = np.arange(len(table)) if indices is None else np.asarray(indices, dtype=np.int64)
+    if not len(idx):
+        return np.empty(0)
+    cfg = dataclasses.replace(run.cfg, train=dataclasses.replace(run.cfg.train, workers=0))
+    ids, s = predict(run.model, cfg, loader(cfg, make_set(cfg, table, idx), Dist(), shuffle=False), Dist())
+    return s[np.searchsorted(ids, idx)].astype(np.float64)
 
 
 def graph(run: LoadedRun, table: SampleTable, j: int, seed: int = 0):

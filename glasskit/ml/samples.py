@@ -130,7 +130,9 @@ class GraphSet(Dataset):
     samples: the authors' augmentation, applied more often. The paper's 16,000 configurations
     per epoch are W = 1; a campaign of a few dozen simulations needs more windows per frame to
     give the optimiser as many distinct graphs. Window 0 is drawn from (seed, epoch, sample)
-    exactly as with W = 1."""
+    exactly as with W = 1. Validation and test sets hold ``eval_windows`` windows of each frame
+    (:func:`make_set`); :func:`glasskit.ml.train.predict` scores a frame by the mean P(liquid)
+    of its windows. Each item carries ``sample`` (the frame's table index) and ``window`` (w)."""
 
     def __init__(self, table: SampleTable, indices, net, seed: int = 0, windows: int = 1):
         self.table, self.indices = table, np.asarray(indices, dtype=np.int64)
@@ -150,39 +152,73 @@ class GraphSet(Dataset):
         data = to_data(featurize(t.xs[j], t.types, t.box, self.net.l_win, self.net.k, origin,
                                  self.net.features, self.net.distance), y=t.label[j])
         data.sample = torch.tensor([j])
+        data.window = torch.tensor([w])
         return data
 
 
 class ImageSet(Dataset):
     """RGB images (3, px, px) float32 of ``table[indices]`` by the paper's recipe, in [0, 1]
     (``scale = 1 / 255``, the default) or raw 0-255 as the authors fed them (``scale = 1``);
-    target: the class index of the one-hot label (0 liquid, 1 glass)."""
+    target: the class index of the one-hot label (0 liquid, 1 glass).
 
-    def __init__(self, table: SampleTable, indices, image_px: int = 250, scale: float = 1 / 255):
+    ``views`` V and ``augment``: each frame appears V times per epoch (item ``i`` is view
+    ``i % V`` of frame ``indices[i // V]``). With ``augment = "symmetry"`` each view is the frame
+    under a random symmetry of its periodic box, drawn from (seed, epoch, frame, view): a
+    periodic translation and, in a square box, one of the 8 rotations and reflections of the
+    square (in a rectangular box the 4 that keep its axes). The physics (energy, structure,
+    label) is unchanged; only the picture moves. ``"none"`` is the authors' fixed image of each
+    frame. Validation and test sets use the fixed image (:func:`make_set`)."""
+
+    def __init__(self, table: SampleTable, indices, image_px: int = 250, scale: float = 1 / 255,
+                 views: int = 1, augment: str = "none", seed: int = 0):
         self.table, self.indices, self.px = table, np.asarray(indices, dtype=np.int64), int(image_px)
-        self.scale = float(scale)
+        self.scale, self.views, self.augment = float(scale), max(1, int(views)), augment
+        self.seed, self.epoch = int(seed), 0
 
-    def set_epoch(self, epoch: int) -> None:  # images are fixed: nothing to draw
-        pass
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.indices) * self.views
 
     def __getitem__(self, i: int):
         from glasskit.data.images import rasterize
-        j = int(self.indices[i])
-        img = rasterize(self.table.xs[j], self.table.types, size=self.px)
+        j, v = int(self.indices[i // self.views]), i % self.views
+        xs = self.table.xs[j]
+        if self.augment == "symmetry":
+            xs = symmetry_view(xs, self.table.box, np.random.default_rng([self.seed, self.epoch, j, v]))
+        img = rasterize(xs, self.table.types, size=self.px)
         x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().mul_(self.scale)
         return x, torch.tensor(1 - int(self.table.label[j])), torch.tensor(j)
 
 
+def symmetry_view(xs: np.ndarray, box, rng: np.random.Generator) -> np.ndarray:
+    """Scaled coordinates (N, 2) of the frame ``xs`` under a random symmetry of its periodic
+    box: a uniform periodic translation, then (square box) one of the 8 operations of the
+    square's dihedral group, or (rectangle) one of the 4 axis reflections."""
+    out = np.mod(np.asarray(xs, dtype=np.float64) + rng.uniform(0.0, 1.0, 2), 1.0)
+    square = bool(np.isclose(box[0], box[1]))
+    op = int(rng.integers(8 if square else 4))
+    if op & 1:
+        out[:, 0] = 1.0 - out[:, 0]
+    if op & 2:
+        out[:, 1] = 1.0 - out[:, 1]
+    if op & 4:
+        out = out[:, ::-1]
+    return np.mod(out, 1.0)
+
+
 def make_set(cfg, table: SampleTable, indices, training: bool = False):
     """The torch dataset of a run's model over ``table[indices]``: images or window graphs
-    (``windows`` per frame when ``training``; one window per frame to validate and test)."""
+    (``windows`` per frame when ``training``, ``eval_windows`` per frame to validate and test:
+    a frame's score is the mean over its windows, see :func:`glasskit.ml.train.predict`)."""
     if cfg.model == "cnn":
+        if training:
+            return ImageSet(table, indices, cfg.net.image_px, pixel_scale(cfg.net), cfg.net.views,
+                            cfg.net.augment, cfg.train.seed)
         return ImageSet(table, indices, cfg.net.image_px, pixel_scale(cfg.net))
     return GraphSet(table, indices, cfg.net, seed=cfg.train.seed,
-                    windows=cfg.net.windows if training else 1)
+                    windows=cfg.net.windows if training else cfg.net.eval_windows)
 
 
 def pixel_scale(net) -> float:

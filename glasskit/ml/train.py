@@ -145,28 +145,38 @@ def check_input(cfg: RunConfig, table: SampleTable) -> None:
                             "change the geometry (cnn: conv/pool sizes against the image; dmpnn: l_win against k)") from None
 
 
-def _gather(dist: Dist, ids: list, scores: list) -> tuple[np.ndarray, np.ndarray]:
-    """All ranks' (sample id, score) pairs, de-duplicated (the sampler pads the last batch)."""
-    pairs = (torch.cat(ids).cpu().numpy(), torch.cat(scores).float().cpu().numpy()) if ids else \
-        (np.empty(0, np.int64), np.empty(0, np.float32))
+def _gather(dist: Dist, ids: list, scores: list, windows: list) -> tuple[np.ndarray, np.ndarray]:
+    """All ranks' scores, one per sample id: the mean over the sample's distinct windows (a
+    D-MPNN scores ``eval_windows`` windows of each frame; an image is one window). Duplicate
+    (id, window) items, which the sampler pads the last batch with, count once."""
+    if ids:
+        pairs = (torch.cat(ids).cpu().numpy(), torch.cat(windows).cpu().numpy(), torch.cat(scores).float().cpu().numpy())
+    else:
+        pairs = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
     if dist.world > 1:
         out = [None] * dist.world
         torch.distributed.all_gather_object(out, pairs)
-        pairs = (np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out]))
-    uniq, first = np.unique(pairs[0], return_index=True)
-    return uniq, pairs[1][first]
+        pairs = tuple(np.concatenate([o[k] for o in out]) for k in range(3))
+    ids_, win, sc = pairs
+    _, first = np.unique(np.stack([ids_, win]), axis=1, return_index=True)  # each (id, window) once
+    uniq, inv = np.unique(ids_[first], return_inverse=True)
+    total = np.bincount(inv, weights=sc[first].astype(np.float64), minlength=len(uniq))
+    return uniq, (total / np.bincount(inv, minlength=len(uniq))).astype(np.float32)
 
 
 @torch.no_grad()
 def predict(model, cfg: RunConfig, dl: DataLoader, dist: Dist) -> tuple[np.ndarray, np.ndarray]:
-    """(sample ids, P(liquid)) of every sample of ``dl``, gathered from all ranks."""
+    """(sample ids, P(liquid)) of every sample of ``dl``, gathered from all ranks: a sample's
+    score is the mean of its windows' (``[dmpnn] eval_windows``; one image per CNN sample)."""
     model.eval()
-    ids, scores = [], []
+    ids, scores, windows = [], [], []
     for batch in dl:
         s, _, i, _ = forward(model, cfg, batch, dist.device)
         ids.append(i.view(-1))
         scores.append(s.view(-1))
-    return _gather(dist, ids, scores)
+        w = getattr(batch, "window", None) if cfg.model == "dmpnn" else None
+        windows.append(w.view(-1) if w is not None else torch.zeros_like(i.view(-1)))
+    return _gather(dist, ids, scores, windows)
 
 
 def score(table: SampleTable, ids: np.ndarray, scores: np.ndarray) -> dict:
