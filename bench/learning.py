@@ -1,12 +1,21 @@
 #!/usr/bin/env python
 """Do glasskit's classifiers learn at the paper's scale? 3-fold CV on paper-sized frames.
 
-    .venv/bin/glasskit submit simulate --spec jobs/learning.toml --executor local   # ~25 min, 2 cores
-    .venv/bin/glasskit collect --spec jobs/learning.toml
+The six datasets (jobs/six.toml: 60 slow and 60 fast ramps of N = 4,320, ~1 h of 2 cores):
+
+    .venv/bin/glasskit submit simulate --spec jobs/six.toml --executor local
+    .venv/bin/glasskit collect --spec jobs/six.toml
+    .venv/bin/python bench/learning.py --spec jobs/six.toml --datasets 1 2 3 4 5 6 --models model-i dmpnn
+
+Two processes of ``--threads 1`` (say ``--datasets 1 2 3`` and ``--datasets 4 5 6``) use two
+cores better than one; a last run over all six datasets reads every finished unit back and writes
+bench/results/six-datasets.json and six-datasets.png/.pdf (with the dataset 6 analogue's E_IS).
+
+The older small benchmark (jobs/learning.toml: 16 runs of the fast ramp, ~25 min to simulate):
+
     .venv/bin/python bench/learning.py [--datasets 1 4] [--models model-i dmpnn cnn] [--windows 10]
 
-For each dataset of jobs/datasets.toml on the campaign of ``--spec`` (default jobs/learning.toml:
-N = 4,320, the paper's square box, 200 frames per ramp, t_cool = 2e5) and each model: the
+For each dataset of jobs/datasets.toml on the campaign of ``--spec`` and each model: the
 paper's three-fold cross-validation (glasskit.ml.cv.outer_splits: outer folds by simulation, the
 held-out fold split 50/50 into validation and test), trained in this process by
 glasskit.ml.train.train with jobs/models.toml as shipped, except ``windows`` (random windows per
@@ -15,19 +24,19 @@ epoch, a few dozen runs need more) and ``--hp`` overrides, which the table print
 ``model-i`` ([preset.model-i]: k 1, h 300, T 2, f 1), ``dmpnn`` (the shipped [dmpnn] defaults:
 k 3, h 300, T 3, f 2, a larger model), any other [preset.*] name, and ``cnn``.
 
+A dataset x model x fold is one unit: it is kept in <campaign>/bench/units/ once done (with its
+test predictions), a killed run resumes the unit it was in from its epoch checkpoint, and a
+rerun reads finished units back. Intervals are 95 % bootstrap intervals over simulations (a
+simulation's frames are resampled together), on the test predictions of the three folds pooled.
+
 Prints, beside the paper's (AUC > 0.98 on every dataset; the authors' train/test diagonal 1.0,
 1.0, 1.0, 0.996, 0.984, 0.985 for datasets 1-6):
-1. per model and dataset: test AUC and accuracy, mean +- sd over the 3 outer folds, with n;
+1. per model and dataset: pooled test AUC and accuracy with their intervals and n;
 2. per model: the train-on-i / test-on-j AUC matrix, fold-averaged (each fold's model scores
    dataset j's samples of that fold's outer-test simulations; the diagonal is the CV's own AUC);
 3. per model: the learning curve, test AUC (fold mean) after each epoch against training
    samples seen.
-Results: <campaign>/bench/learning.json and learning.csv. Runs: <campaign>/bench/runs/.
-
-Datasets 1 and 4 (T = 1.99 and 0.55 against the T = 0.05 glass) by default; 3 and 5 with
-``--datasets 1 3 4 5`` (twice the time). Easier or harder than the paper: see
-jobs/learning.toml. The glass (T = 0.05) and the liquids come from the same 2e5 ramp; the
-paper's datasets 1-5 use its 2e7 ramp.
+Results: <campaign>/bench/learning.json and learning.txt. Runs: <campaign>/bench/runs/.
 """
 from __future__ import annotations
 
@@ -40,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+DEVICE = "cpu"  # set by --device: where every fold trains and scores
 PAPER_DIAGONAL = {1: 1.0, 2: 1.0, 3: 1.0, 4: 0.996, 5: 0.984, 6: 0.985}
 
 
@@ -80,25 +90,26 @@ def _fold(cfg, table, parts, i, run_dir: Path, tables, progress):
     from glasskit.ml.samples import make_set
     from glasskit.ml.train import Dist, loader, predict, roc_auc, score, train
     run_dir.mkdir(parents=True, exist_ok=True)
-    test_dl = loader(cfg, make_set(cfg, table, parts["test"]), Dist(), shuffle=False)
+    dist = Dist(device=torch.device(DEVICE))
+    test_dl = loader(cfg, make_set(cfg, table, parts["test"]), dist, shuffle=False)
     curve = []
 
     def on_epoch(epoch, model, seen):
-        ids, s = predict(model, cfg, test_dl, Dist())
+        ids, s = predict(model, cfg, test_dl, dist)
         curve.append((seen, score(table, ids, s)["auc"]))
     t0 = time.perf_counter()
-    metrics = train(run_dir, cfg, table, parts, progress=progress, on_epoch=on_epoch)
+    metrics = train(run_dir, cfg, table, parts, dist, progress=progress, on_epoch=on_epoch)
     held = set(table.sim[parts["test"]].tolist())
     transfer = {}
     model = _best(cfg, run_dir)
-    ids, s = predict(model, cfg, test_dl, Dist())
+    ids, s = predict(model, cfg, test_dl, dist)
     for j, other in tables.items():
         idx = np.nonzero(np.isin(other.sim, list(held)))[0]
         if j == cfg.dataset:
             transfer[j] = metrics["test"]["auc"]
         elif len(idx):
-            dl = loader(cfg, make_set(cfg, other, idx), Dist(), shuffle=False)
-            oids, os_ = predict(model, cfg, dl, Dist())
+            dl = loader(cfg, make_set(cfg, other, idx), dist, shuffle=False)
+            oids, os_ = predict(model, cfg, dl, dist)
             transfer[j] = roc_auc(other.label[oids], os_)
     torch.set_num_threads(torch.get_num_threads())
     return {"fold": i, "test": metrics["test"], "val": metrics["val"], "best_epoch": metrics["best_epoch"],
@@ -134,8 +145,8 @@ def _best(cfg, run_dir: Path):
     import torch
     from glasskit.ml.train import build_model
     model = build_model(cfg)
-    model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=True))
-    return model.eval()
+    model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=True, map_location="cpu"))
+    return model.to(DEVICE).eval()
 
 
 def summary(name: str, ds: int, folds: list[dict]) -> dict:
@@ -159,14 +170,19 @@ def summary(name: str, ds: int, folds: list[dict]) -> dict:
 def report(results: dict, datasets: list[int], hp: dict) -> list[str]:
     lines = [f"3-fold CV, jobs/models.toml as shipped{' with ' + str(hp) if hp else ''}; paper: AUC > 0.98 on "
              "every dataset (abstract), authors' diagonal " + ", ".join(f"d{d} {v}" for d, v in PAPER_DIAGONAL.items()),
-             "", f"{'model':<9} {'dataset':>7} {'n test':>6} {'AUC mean +- sd':>16} {'accuracy mean +- sd':>20} "
-             f"{'paper AUC':>9} {'min':>5}"]
+             "AUC and accuracy of the three folds' test predictions pooled, [95 % bootstrap interval over simulations];"
+             " epochs: fraction of the epochs until the test AUC first came within 0.01 of its last value",
+             "", f"{'model':<9} {'dataset':>7} {'n test':>6} {'AUC [95 %]':>22} {'accuracy [95 %]':>22} "
+             f"{'paper AUC':>9} {'epochs':>6} {'min':>5}"]
     for name, per in results.items():
         for ds in datasets:
             if ds in per:
                 s = per[ds]["summary"]
-                lines.append(f"{name:<9} {ds:>7} {s['n_test']:>6} {s['auc']:>8.3f} +- {s['auc_sd']:.3f} "
-                             f"{s['accuracy']:>12.3f} +- {s['accuracy_sd']:.3f} {PAPER_DIAGONAL.get(ds, float('nan')):>9} "
+                ci = s.get("auc_ci", [float("nan")] * 2)
+                aci = s.get("accuracy_ci", [float("nan")] * 2)
+                lines.append(f"{name:<9} {ds:>7} {s['n_test']:>6} {s['auc']:>6.3f} [{ci[0]:.3f}, {ci[1]:.3f}] "
+                             f"{s['accuracy']:>6.3f} [{aci[0]:.3f}, {aci[1]:.3f}] "
+                             f"{PAPER_DIAGONAL.get(ds, float('nan')):>9} {s['fraction_of_epochs_to_final_auc']:>6.2f} "
                              f"{s['minutes']:>5.1f}")
     for name, per in results.items():
         have = [d for d in datasets if d in per]
@@ -220,12 +236,18 @@ def six_datasets(results: dict, campaign, spec_path) -> None:
     from glasskit.util.plotting import save
     out = {"datasets": {}, "eis": eis_of_dataset6(campaign, spec_path),
            "eis_paper": {"liquid": [-3.86698, 0.00382], "glass": [-3.86744, 0.00288]},
-           "spec": Path(spec_path).read_text(), "paper_auc": {str(k): v for k, v in PAPER_DIAGONAL.items()}}
+           "spec": Path(spec_path).read_text(), "paper_auc": {str(k): v for k, v in PAPER_DIAGONAL.items()},
+           "how": "3-fold CV (outer folds by simulation; held-out fold split 50/50 into validation and test); "
+                  "auc/accuracy over the three folds' test predictions pooled; auc_ci/accuracy_ci: 95 % bootstrap "
+                  "over simulations (2,000 resamples); n_test: test frames summed over the folds",
+           "command": "bench/learning.py --spec jobs/six.toml --datasets 1 2 3 4 5 6 --models " + " ".join(results),
+           "configs": {name: next(iter(per.values()))["config"] for name, per in results.items()}}
     for name, per in results.items():
         for ds, r in per.items():
             s = r["summary"]
             out["datasets"].setdefault(str(ds), {})[name] = {k: s[k] for k in (
-                "auc", "auc_ci", "accuracy", "accuracy_ci", "n_test", "n_sims", "fraction_of_epochs_to_final_auc")
+                "auc", "auc_ci", "accuracy", "accuracy_ci", "n_test", "n_test_liquid", "n_test_glass", "n_sims",
+                "fraction_of_epochs_to_final_auc", "minutes")
                 if k in s}
     dest = ROOT / "bench" / "results"
     dest.mkdir(parents=True, exist_ok=True)
@@ -263,8 +285,16 @@ def main() -> int:
     ap.add_argument("--windows", type=int, default=10, help="D-MPNN windows per frame per epoch")
     ap.add_argument("--hp", action="append", default=[], help="extra key=value for every model (e.g. epochs=5)")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads of this process (default: torch's); two processes of one thread each "
+                         "use 2 cores better than one of two")
+    ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when torch sees a GPU)")
     args = ap.parse_args()
     import torch
+    global DEVICE
+    DEVICE = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from glasskit.campaign.layout import Campaign
     from glasskit.util.errors import GlasskitError
     from glasskit.ml.config import load_models, parse_overrides
@@ -281,7 +311,7 @@ def main() -> int:
     out = campaign.workdir / "bench"
     print(f"{h5}: N = {tables[args.datasets[0]].xs.shape[1]}, samples per dataset "
           + ", ".join(f"d{d} {len(t)} ({len(np.unique(t.sim))} runs)" for d, t in tables.items())
-          + f"; torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+          + f"; torch {torch.__version__}, {torch.get_num_threads()} threads, device {DEVICE}", flush=True)
     results: dict = {}
     for name in args.models:
         for ds in args.datasets:
