@@ -218,12 +218,31 @@ def eis_of_dataset6(campaign, spec_path) -> dict:
                 if key not in cache:
                     cache[key] = ism.minimize(np.asarray(fr.x, dtype=np.float64), fr.sim)[0]
                     cache_path.parent.mkdir(parents=True, exist_ok=True)
-                    cache_path.write_text(json.dumps(cache))
+                    tmp = cache_path.with_suffix(".tmp")
+                    tmp.write_text(json.dumps(cache))
+                    tmp.replace(cache_path)  # a killed run leaves the last whole cache
     out = {}
     for cls in ("liquid", "glass"):
         v = [e for k, e in cache.items() if k.startswith(cls + "/")]
         out[cls] = [float(np.mean(v)), float(np.std(v, ddof=1)), len(v)]
     return out
+
+
+CLASSES = {1: "T 1.99 / 0.05", 2: "T 1.756 / 0.05", 3: "T 0.957 / 0.05", 4: "T 0.55 / 0.05", 5: "T 0.44 / 0.05",
+           6: "T 0.55 slow / 0.05 fast"}
+
+
+def markdown(out: dict) -> list[str]:
+    """README's table from six-datasets.json: one row per dataset and model."""
+    lines = ["| dataset (liquid / glass) | model | test frames (liquid + glass) | AUC [95 %] | accuracy [95 %] "
+             "| paper AUC | epochs to final AUC |", "|---|---|---|---|---|---|---|"]
+    for ds in sorted(out["datasets"], key=int):
+        for name, r in out["datasets"][ds].items():
+            lines.append(f"| {ds} ({CLASSES.get(int(ds), '')}) | {name} | {r['n_test']} ({r.get('n_test_liquid', '?')} + "
+                         f"{r.get('n_test_glass', '?')}) | {r['auc']:.3f} [{r['auc_ci'][0]:.3f}, {r['auc_ci'][1]:.3f}] | "
+                         f"{r['accuracy']:.3f} [{r['accuracy_ci'][0]:.3f}, {r['accuracy_ci'][1]:.3f}] | "
+                         f"{out['paper_auc'].get(ds, '')} | {r['fraction_of_epochs_to_final_auc']:.2f} |")
+    return lines
 
 
 def six_datasets(results: dict, campaign, spec_path) -> None:
@@ -274,6 +293,7 @@ def six_datasets(results: dict, campaign, spec_path) -> None:
     ax.legend(fontsize=7, loc="lower left")
     ax.set_title(f"Six datasets, {campaign.spec.system.n_atoms} particles, 3-fold CV")
     save(fig, dest / "six-datasets")
+    print("\n".join(markdown(out)))
     print(f"wrote {dest / 'six-datasets.json'} and six-datasets.png/.pdf")
 
 
