@@ -92,7 +92,10 @@ def _size(b: float) -> str:
 
 
 def _hours(s: float) -> str:
-    return f"{s / 3600:,.2f} h" if s >= 3600 else f"{s / 60:,.1f} min"
+    """A duration for a person: hours, minutes, or seconds under a minute (never "0.0 min")."""
+    if s >= 3600:
+        return f"{s / 3600:,.2f} h"
+    return f"{s / 60:,.1f} min" if s >= 60 else f"{s:.0f} s"
 
 
 def seconds_per_cost(spec: Spec, stage: str, profile: ClusterProfile) -> float:
