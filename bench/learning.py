@@ -60,11 +60,12 @@ def resolve_model(models, name: str, dataset: int, overrides: dict):
     return resolve(models, "dmpnn", dataset, None if name == "dmpnn" else name, overrides)
 
 
-def cross_validate(cfg, table, out: Path, tables: dict, progress: bool, name: str = ""):
+def cross_validate(cfg, table, out: Path, tables: dict, progress: bool, name: str = "", train_missing: bool = True):
     """3 outer folds, each a resumable unit: per fold the metrics, the test AUC after each epoch,
     the AUC of the fold's model on every other dataset's outer-test simulations and its test
     predictions (simulation, label, P(liquid)), kept in <out>/../units/<unit>.json once the fold is
-    done; a killed fold resumes from its epoch checkpoint, a finished one is read back."""
+    done; a killed fold resumes from its epoch checkpoint, a finished one is read back. With
+    ``train_missing`` false a fold that is not done makes it return None (nothing is trained)."""
     from glasskit.ml import runs
     from glasskit.ml.cv import outer_splits
     folds = []
@@ -76,6 +77,8 @@ def cross_validate(cfg, table, out: Path, tables: dict, progress: bool, name: st
             folds.append(json.loads(unit.read_text()))
             print(f"  {unit.name}: done earlier, read back", flush=True)
             continue
+        if not train_missing:
+            return None
         fold = _fold(cfg, table, parts, i, out / rid, tables, progress)
         unit.parent.mkdir(parents=True, exist_ok=True)
         tmp = unit.with_suffix(".tmp")
@@ -245,7 +248,7 @@ def markdown(out: dict) -> list[str]:
     return lines
 
 
-def six_datasets(results: dict, campaign, spec_path) -> None:
+def six_datasets(results: dict, campaign, spec_path, command: str = "") -> None:
     """bench/results/six-datasets.json (per dataset and model: auc, auc_ci, accuracy, n_test; the
     dataset 6 analogue's E_IS; the spec) and a figure of AUC per dataset with its interval, the
     paper's values beside."""
@@ -259,7 +262,7 @@ def six_datasets(results: dict, campaign, spec_path) -> None:
            "how": "3-fold CV (outer folds by simulation; held-out fold split 50/50 into validation and test); "
                   "auc/accuracy over the three folds' test predictions pooled; auc_ci/accuracy_ci: 95 % bootstrap "
                   "over simulations (2,000 resamples); n_test: test frames summed over the folds",
-           "command": "bench/learning.py --spec jobs/six.toml --datasets 1 2 3 4 5 6 --models " + " ".join(results),
+           "command": command or "bench/learning.py --spec jobs/six.toml --datasets 1 2 3 4 5 6 --models " + " ".join(results),
            "configs": {name: next(iter(per.values()))["config"] for name, per in results.items()}}
     for name, per in results.items():
         for ds, r in per.items():
@@ -308,6 +311,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads of this process (default: torch's); two processes of one thread each "
                          "use 2 cores better than one of two")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: report the dataset x model cells whose three folds are done")
     ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when torch sees a GPU)")
     args = ap.parse_args()
     import torch
@@ -339,7 +344,10 @@ def main() -> int:
                 cfg = resolve_model(models, name, ds, {**({"windows": args.windows} if name != "cnn" else {}), **hp})
             except GlasskitError as exc:
                 raise SystemExit(str(exc)) from None
-            folds = cross_validate(cfg, tables[ds], out / "runs", tables, args.progress, name)
+            folds = cross_validate(cfg, tables[ds], out / "runs", tables, args.progress, name, not args.report_only)
+            if folds is None:
+                print(f"{name} on dataset {ds}: not finished (--report-only leaves it out)", flush=True)
+                continue
             s = summary(name, ds, folds)
             results.setdefault(name, {})[ds] = {"summary": s, "folds": folds, "config": cfg.as_dict()}
             ci = f" [{s['auc_ci'][0]:.3f}, {s['auc_ci'][1]:.3f}]" if "auc_ci" in s else ""
@@ -348,7 +356,7 @@ def main() -> int:
     lines = report(results, args.datasets, {**hp, "windows (D-MPNN)": args.windows})
     print("\n" + "\n".join(lines))
     if sorted(args.datasets) == [1, 2, 3, 4, 5, 6]:
-        six_datasets(results, campaign, args.spec)
+        six_datasets(results, campaign, args.spec, "bench/learning.py " + " ".join(sys.argv[1:]))
     out.mkdir(parents=True, exist_ok=True)
     (out / "learning.json").write_text(json.dumps(results, indent=1, default=float))
     (out / "learning.txt").write_text("\n".join(lines) + "\n")

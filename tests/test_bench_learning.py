@@ -1,0 +1,44 @@
+"""The statistics bench/learning.py reports: intervals resample simulations, n counts frames."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+from conftest import ROOT  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def learning():
+    spec = importlib.util.spec_from_file_location("bench_learning", ROOT / "bench" / "learning.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _fold(sims, labels, scores, curve=((10, 0.5), (20, 1.0))):
+    return {"predictions": {"sim": list(sims), "label": list(labels), "score": list(scores)},
+            "test": {"auc": 0.0, "accuracy": 0.0, "n": len(sims)}, "curve": [list(c) for c in curve], "seconds": 60}
+
+
+def test_bootstrap_resamples_simulations_and_counts_frames(learning):
+    rng = np.random.default_rng(0)
+    sims = np.arange(40)
+    label = sims % 2
+    perfect = learning.bootstrap([_fold(sims[:20], label[:20], label[:20] * 0.8 + 0.1),
+                                  _fold(sims[20:], label[20:], label[20:] * 0.8 + 0.1)], reps=200)
+    assert perfect["auc"] == 1.0 and perfect["auc_ci"] == [1.0, 1.0] and perfect["accuracy"] == 1.0
+    assert perfect["n_test"] == 40 and perfect["n_test_liquid"] == 20 and perfect["n_sims"] == 40
+    noise = learning.bootstrap([_fold(sims, label, rng.random(40))], reps=500)
+    lo, hi = noise["auc_ci"]
+    assert lo < 0.5 < hi and hi - lo > 0.2  # 40 coin flips cannot tell a model from chance
+    # a simulation's frames are one draw: n_sims counts simulations, n_test frames
+    paired = learning.bootstrap([_fold(np.repeat(np.arange(20), 2), np.tile([0, 1], 20), rng.random(40))], reps=500)
+    assert paired["n_sims"] == 20 and paired["n_test"] == 40
+
+
+def test_summary_reports_epochs_to_the_final_auc(learning):
+    folds = [_fold([0, 1], [0, 1], [0.2, 0.9], curve=[(10, 0.6), (20, 0.995), (30, 1.0), (40, 1.0)])] * 3
+    s = learning.summary("m", 1, folds)
+    assert s["fraction_of_epochs_to_final_auc"] == pytest.approx(0.5)  # epoch 2 of 4 is within 0.01
+    assert s["n_test"] == 6 and s["auc"] == 1.0
