@@ -42,3 +42,10 @@ def test_summary_reports_epochs_to_the_final_auc(learning):
     s = learning.summary("m", 1, folds)
     assert s["fraction_of_epochs_to_final_auc"] == pytest.approx(0.5)  # epoch 2 of 4 is within 0.01
     assert s["n_test"] == 6 and s["auc"] == 1.0
+
+
+def test_a_curve_that_touches_its_final_auc_and_leaves_has_not_settled(learning):
+    noisy = [(i, a) for i, a in enumerate([0.95, 0.06, 0.94, 0.93, 0.96])]
+    assert learning.settled(noisy) == 5
+    assert learning.settled([(0, 0.5), (1, 1.0), (2, 1.0)]) == 2
+    assert learning.settled([(0, 1.0)]) == 1
