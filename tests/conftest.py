@@ -41,6 +41,15 @@ def tiny_spec(tmp_path) -> Path:
     return write_spec(tmp_path / "tiny.toml", tmp_path / "campaign")
 
 
+def campaign_logs(workdir: Path) -> str:
+    """Every task log and failure record of a campaign, for an assertion's message (a test that
+    fails on a status then says what each task printed)."""
+    parts = []
+    for f in sorted(Path(workdir).glob("logs/*/*.out")) + sorted(Path(workdir).glob("shards/*/*/*.errors.jsonl")):
+        parts.append(f"== {f.relative_to(workdir)}\n{f.read_text(errors='replace')[-4000:]}")
+    return "\n".join(parts) or f"(no task logs under {workdir})"
+
+
 def glasskit(*args, env=None, check=False, timeout=600) -> subprocess.CompletedProcess:
     proc = subprocess.run(GLASSKIT + [str(a) for a in args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout, cwd=ROOT)

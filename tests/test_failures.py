@@ -11,7 +11,7 @@ from glasskit.campaign.shard import RUNNING, read_rows
 from glasskit.campaign.spec import load_spec
 from glasskit.batch.watch import stage_status
 
-from conftest import GLASSKIT, ROOT, glasskit, processes, wait_until, write_spec
+from conftest import GLASSKIT, ROOT, campaign_logs, glasskit, processes, wait_until, write_spec
 
 # LAMMPS really fails: atoms displaced onto each other blow up and are lost.
 BLOW_UP = json.dumps({"1": "displace_atoms all random 0.5 0.5 0 7 units box"})
@@ -21,12 +21,12 @@ def test_lammps_error_fails_one_simulation_others_complete_and_resubmit_repairs(
     spec = write_spec(tmp_path / "s.toml", tmp_path / "c", runs=((4, 1000),))
     proc = glasskit("submit", "simulate", "--spec", spec, "--executor", "local",
                     env={"GLASSKIT_TEST_INJECT": BLOW_UP})
-    assert proc.returncode == 1
+    assert proc.returncode == 1, proc.stderr
     assert "simulation 1 failed: LAMMPS error: Lost atoms" in (tmp_path / "c" / "logs").joinpath(
         *[p.name for p in (tmp_path / "c" / "logs").iterdir()], "task-00001.out").read_text()
     st = stage_status(Campaign.of(load_spec(spec)))
-    assert st.done == {0, 2, 3}
-    assert list(st.failed) == [1] and "Lost atoms" in st.failed[1]
+    assert st.done == {0, 2, 3}, f"{st}\n{proc.stderr}\n{campaign_logs(tmp_path / 'c')}"
+    assert list(st.failed) == [1] and "Lost atoms" in st.failed[1], campaign_logs(tmp_path / "c")
     out = glasskit("status", "--spec", spec).stdout
     assert "failed 1" in out and "failed 1: Lost atoms" in out
 
