@@ -16,7 +16,6 @@ import torch
 from glasskit.util.errors import GlasskitError
 from glasskit.ml import runs
 from glasskit.ml.config import RunConfig
-from glasskit.ml.nets.featurize import draw_origin, featurize, to_data
 from glasskit.ml.samples import SampleTable, load_samples
 from glasskit.ml.train import build_model, load_weights
 
@@ -143,10 +142,13 @@ def scores(run: LoadedRun, table: SampleTable, indices=None) -> np.ndarray:
 
 
 def graph(run: LoadedRun, table: SampleTable, j: int, seed: int = 0):
-    net = run.cfg.net
-    origin = draw_origin(np.random.default_rng([seed, j]), net.l_win, net.window)
-    return to_data(featurize(table.xs[j], table.types, table.box, net.l_win, net.k, origin, net.features,
-                             net.distance))
+    """The window graph of sample ``j`` that the run's own test set draws first
+    (:func:`glasskit.ml.samples.make_set`, window 0); ``seed`` > 0 takes the window of that
+    later draw (the set's epoch) instead, another window of the same frame."""
+    from glasskit.ml.samples import make_set
+    ds = make_set(run.cfg, table, [int(j)])
+    ds.set_epoch(int(seed))
+    return ds[0]
 
 
 @torch.no_grad()

@@ -30,16 +30,16 @@ def synthetic_table(n_frames: int = 8, seed: int = 0) -> SampleTable:
 
 def _batches(cfg: RunConfig, table: SampleTable, batch: int, count: int, device):
     from torch_geometric.data import Batch
-    from glasskit.ml.samples import GraphSet, ImageSet
+    from glasskit.ml.samples import make_set
     idx = np.arange(len(table))
     if cfg.model == "dmpnn":
-        ds = GraphSet(table, idx, cfg.net, seed=1)
+        ds = make_set(cfg, table, idx, training=True)  # what training loads
         out = []
         for b in range(count):
             ds.set_epoch(b)
             out.append(Batch.from_data_list([ds[(b * batch + i) % len(ds)] for i in range(batch)]).to(device))
         return out
-    ims = ImageSet(table, idx, cfg.net.image_px)
+    ims = make_set(cfg, table, idx, training=True)
     items = [ims[i % len(ims)] for i in range(batch)]
     x = torch.stack([it[0] for it in items]).to(device)
     y = torch.stack([it[1] for it in items]).to(device)
@@ -96,9 +96,9 @@ def _sync(dev: torch.device) -> None:
 def time_loading(cfg: RunConfig, table: SampleTable, workers: int, samples: int = 200) -> float:
     """Samples per second a DataLoader with ``workers`` processes makes (graphs or images)."""
     from torch.utils.data import DataLoader
-    from glasskit.ml.samples import GraphSet, ImageSet
+    from glasskit.ml.samples import make_set
     idx = np.resize(np.arange(len(table)), samples)
-    ds = GraphSet(table, idx, cfg.net) if cfg.model == "dmpnn" else ImageSet(table, idx, cfg.net.image_px)
+    ds = make_set(cfg, table, idx, training=True)
     collate = None
     if cfg.model == "dmpnn":
         from torch_geometric.loader.dataloader import Collater
