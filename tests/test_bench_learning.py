@@ -49,3 +49,7 @@ def test_a_curve_that_touches_its_final_auc_and_leaves_has_not_settled(learning)
     assert learning.settled(noisy) == 5
     assert learning.settled([(0, 0.5), (1, 1.0), (2, 1.0)]) == 2
     assert learning.settled([(0, 1.0)]) == 1
+    # within 0.01 includes 0.01 itself (an AUC of 10 + 10 frames moves in steps of 0.01) ...
+    assert learning.settled([(0, 0.99), (1, 1.0), (2, 0.99), (3, 1.0)]) == 1
+    # ... but not more
+    assert learning.settled([(0, 0.98), (1, 1.0), (2, 1.0)]) == 2
