@@ -256,8 +256,14 @@ def markdown(out: dict) -> list[str]:
     lines = ["| dataset (liquid / glass) | model | test frames (liquid + glass) | AUC [95 %] | accuracy [95 %] "
              "| paper AUC | epochs to final AUC |", "|---|---|---|---|---|---|---|"]
     for ds in sorted(out["datasets"], key=int):
+        shown = set()
         for name, r in out["datasets"][ds].items():
-            lines.append(f"| {ds} ({CLASSES.get(int(ds), '')}) | {name} | {r['n_test']} ({r.get('n_test_liquid', '?')} + "
+            twin = r.get("same_as")
+            if twin in shown:  # the same settings and folds as a row above: one row for both
+                continue
+            shown.add(name)
+            label = f"{name} (= {twin})" if twin else name
+            lines.append(f"| {ds} ({CLASSES.get(int(ds), '')}) | {label} | {r['n_test']} ({r.get('n_test_liquid', '?')} + "
                          f"{r.get('n_test_glass', '?')}) | {r['auc']:.3f} [{r['auc_ci'][0]:.3f}, {r['auc_ci'][1]:.3f}] | "
                          f"{r['accuracy']:.3f} [{r['accuracy_ci'][0]:.3f}, {r['accuracy_ci'][1]:.3f}] | "
                          f"{out['paper_auc'].get(ds, '')} | {r['fraction_of_epochs_to_final_auc']:.2f} |")
@@ -285,13 +291,14 @@ def six_datasets(results: dict, campaign, spec_path, command: str = "") -> None:
             s = r["summary"]
             out["datasets"].setdefault(str(ds), {})[name] = {k: s[k] for k in (
                 "auc", "auc_ci", "accuracy", "accuracy_ci", "n_test", "n_test_liquid", "n_test_glass", "n_sims",
-                "fraction_of_epochs_to_final_auc", "minutes")
+                "fraction_of_epochs_to_final_auc", "minutes", "same_as")
                 if k in s}
     dest = ROOT / "bench" / "results"
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "six-datasets.json").write_text(json.dumps(out, indent=1) + "\n")
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    names = list(results)
+    names = [n for i, n in enumerate(results)  # a model whose settings equal an earlier one's: one series
+             if not any(r["summary"].get("same_as") in list(results)[:i] for r in results[n].values())]
     for m, name in enumerate(names):
         xs, ys, lo, hi = [], [], [], []
         for ds in range(1, 7):
@@ -303,7 +310,9 @@ def six_datasets(results: dict, campaign, spec_path, command: str = "") -> None:
                 hi.append(r["auc_ci"][1] - r["auc"])
         n = min((out["datasets"][str(d)][name]["n_test"] for d in range(1, 7) if name in out["datasets"].get(str(d), {})),
                 default=0)
-        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, label=f"{name} (n >= {n} test frames)")
+        twin = next((r["summary"]["same_as"] for r in results[name].values() if "same_as" in r["summary"]), None)
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3,
+                    label=f"{name}{f' (= {twin})' if twin else ''} (n >= {n} test frames)")
     ax.plot(range(1, 7), [PAPER_DIAGONAL[d] for d in range(1, 7)], "k_", markersize=14, label="paper (n = 20,000 runs)")
     ax.set_xlabel("dataset")
     ax.set_ylabel("test AUC, 95 % interval")
@@ -379,12 +388,15 @@ def main() -> int:
                 if folds is not None:
                     print(f"{name} on dataset {ds}: the same settings as {twin}, its folds", flush=True)
             if folds is None:
+                twin = None
                 folds = cross_validate(cfg, tables[ds], out / "runs", tables, args.progress, name,
                                        not args.report_only)
             if folds is None:
                 print(f"{name} on dataset {ds}: not finished (--report-only leaves it out)", flush=True)
                 continue
             s = summary(name, ds, folds)
+            if twin is not None:
+                s["same_as"] = twin
             results.setdefault(name, {})[ds] = {"summary": s, "folds": folds, "config": cfg.as_dict()}
             ci = f" [{s['auc_ci'][0]:.3f}, {s['auc_ci'][1]:.3f}]" if "auc_ci" in s else ""
             print(f"{name} on dataset {ds}: AUC {s['auc']:.3f}{ci}, accuracy {s['accuracy']:.3f} "

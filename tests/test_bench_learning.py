@@ -53,3 +53,14 @@ def test_a_curve_that_touches_its_final_auc_and_leaves_has_not_settled(learning)
     assert learning.settled([(0, 0.99), (1, 1.0), (2, 0.99), (3, 1.0)]) == 1
     # ... but not more
     assert learning.settled([(0, 0.98), (1, 1.0), (2, 1.0)]) == 2
+
+
+def test_a_model_with_another_ones_settings_is_one_row_of_the_table(learning):
+    row = {"auc": 1.0, "auc_ci": [1.0, 1.0], "accuracy": 0.9, "accuracy_ci": [0.8, 1.0], "n_test": 60,
+           "fraction_of_epochs_to_final_auc": 0.1}
+    out = {"paper_auc": {"4": 0.996}, "datasets": {"4": {
+        "dmpnn": {**row, "same_as": "model-i"}, "model-i": {**row, "same_as": "dmpnn"},
+        "cnn": {**row, "auc": 0.5}}}}
+    rows = learning.markdown(out)[2:]
+    assert [r.split(" | ")[1] for r in rows] == ["dmpnn (= model-i)", "cnn"]
+    assert "| 0.500 [" in rows[1] and "| 1.000 [1.000, 1.000] | 0.900 [0.800, 1.000] | 0.996 | 0.10 |" in rows[0]
