@@ -97,13 +97,20 @@ def _fold(cfg, table, parts, i, run_dir: Path, tables, progress):
     run_dir.mkdir(parents=True, exist_ok=True)
     dist = Dist(device=torch.device(DEVICE))
     test_dl = loader(cfg, make_set(cfg, table, parts["test"]), dist, shuffle=False)
-    curve = []
+    # the curve and the time so far live beside the fold's checkpoint: a fold resumed after a kill
+    # reports all its epochs and all its time, not those since the resume
+    state_path = run_dir / "bench-fold.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {"curve": {}, "seconds": 0.0}
+    t0 = time.perf_counter()
 
     def on_epoch(epoch, model, seen):
         ids, s = predict(model, cfg, test_dl, dist)
-        curve.append((seen, score(table, ids, s)["auc"]))
-    t0 = time.perf_counter()
+        state["curve"][str(epoch)] = (seen, score(table, ids, s)["auc"])
+        tmp = state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**state, "seconds": state["seconds"] + time.perf_counter() - t0}))
+        tmp.replace(state_path)
     metrics = train(run_dir, cfg, table, parts, dist, progress=progress, on_epoch=on_epoch)
+    curve = [tuple(state["curve"][e]) for e in sorted(state["curve"], key=int)]
     held = set(table.sim[parts["test"]].tolist())
     transfer = {}
     model = _best(cfg, run_dir)
@@ -118,7 +125,7 @@ def _fold(cfg, table, parts, i, run_dir: Path, tables, progress):
             transfer[j] = roc_auc(other.label[oids], os_)
     torch.set_num_threads(torch.get_num_threads())
     return {"fold": i, "test": metrics["test"], "val": metrics["val"], "best_epoch": metrics["best_epoch"],
-            "curve": curve, "transfer": transfer, "seconds": time.perf_counter() - t0,
+            "curve": curve, "transfer": transfer, "seconds": state["seconds"] + time.perf_counter() - t0,
             "n_train": int(len(parts["train"])), "parameters": metrics["parameters"],
             "predictions": {"sim": table.sim[ids].tolist(), "label": table.label[ids].astype(int).tolist(),
                             "score": np.asarray(s, dtype=float).tolist()}}
