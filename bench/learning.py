@@ -62,15 +62,17 @@ def resolve_model(models, name: str, dataset: int, overrides: dict):
     return resolve(models, "dmpnn", dataset, None if name == "dmpnn" else name, overrides)
 
 
-def cross_validate(cfg, table, out: Path, tables: dict, progress: bool, name: str = "", train_missing: bool = True):
+def cross_validate(cfg, table, out: Path, tables: dict, progress: bool, name: str = "", train_missing: bool = True,
+                   only=None):
     """3 outer folds, each a resumable unit: per fold the metrics, the test AUC after each epoch,
     the AUC of the fold's model on every other dataset's outer-test simulations and its test
     predictions (simulation, label, P(liquid)), kept in <out>/../units/<unit>.json once the fold is
     done; a killed fold resumes from its epoch checkpoint, a finished one is read back. With
-    ``train_missing`` false a fold that is not done makes it return None (nothing is trained)."""
+    ``train_missing`` false a fold that is not done makes it return None (nothing is trained);
+    ``only`` (fold numbers) trains those folds alone, and the cell is reported when all three are done."""
     from glasskit.ml import runs
     from glasskit.ml.cv import outer_splits
-    folds = []
+    folds, incomplete = [], False
     for i, parts in enumerate(outer_splits(table, cfg, 3)):
         # named by every setting: a rerun with other settings never resumes this one's checkpoint
         rid = runs.run_id(cfg, {"fold": i, "K": 3}, f"{cfg.model}-{cfg.preset or 'default'}-d{cfg.dataset}-fold{i}-")
@@ -79,15 +81,16 @@ def cross_validate(cfg, table, out: Path, tables: dict, progress: bool, name: st
             folds.append(json.loads(unit.read_text()))
             print(f"  {unit.name}: done earlier, read back", flush=True)
             continue
-        if not train_missing:
-            return None
+        if not train_missing or (only is not None and i not in only):
+            incomplete = True  # left untrained: the cell is not reported
+            continue
         fold = _fold(cfg, table, parts, i, out / rid, tables, progress)
         unit.parent.mkdir(parents=True, exist_ok=True)
         tmp = unit.with_suffix(".tmp")
         tmp.write_text(json.dumps(fold, default=float))
         tmp.replace(unit)  # a unit is there whole or not at all
         folds.append(fold)
-    return folds
+    return None if incomplete else folds
 
 
 def _fold(cfg, table, parts, i, run_dir: Path, tables, progress):
@@ -347,6 +350,9 @@ def main() -> int:
                          "use 2 cores better than one of two")
     ap.add_argument("--report-only", action="store_true",
                     help="train nothing: report the dataset x model cells whose three folds are done")
+    ap.add_argument("--folds", type=int, nargs="+", choices=(0, 1, 2),
+                    help="train only these outer folds (a probe of one setting; a cell is reported once all "
+                         "three are done)")
     ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when torch sees a GPU)")
     args = ap.parse_args()
     import torch
@@ -397,7 +403,7 @@ def main() -> int:
             if folds is None:
                 twin = None
                 folds = cross_validate(cfg, tables[ds], out / "runs", tables, args.progress, name,
-                                       not args.report_only)
+                                       not args.report_only, args.folds)
             if folds is None:
                 print(f"{name} on dataset {ds}: not finished (--report-only leaves it out)", flush=True)
                 continue

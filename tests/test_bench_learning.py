@@ -64,3 +64,19 @@ def test_a_model_with_another_ones_settings_is_one_row_of_the_table(learning):
     rows = learning.markdown(out)[2:]
     assert [r.split(" | ")[1] for r in rows] == ["dmpnn (= model-i)", "cnn"]
     assert "| 0.500 [" in rows[1] and "| 1.000 [1.000, 1.000] | 0.900 [0.800, 1.000] | 0.996 | 0.10 |" in rows[0]
+
+
+def test_folds_train_only_those_asked_and_a_cell_needs_all_three(learning, tmp_path, monkeypatch):
+    from glasskit.ml.config import load_models, resolve
+    from glasskit.ml.timing import synthetic_table
+    table = synthetic_table(12)
+    cfg = resolve(load_models(ROOT / "jobs/models.toml"), "dmpnn", 1)
+    trained = []
+    monkeypatch.setattr(learning, "_fold", lambda cfg, table, parts, i, *a: trained.append(i) or {"fold": i})
+    out = tmp_path / "runs"
+    assert learning.cross_validate(cfg, table, out, {}, False, "m", only=[1]) is None
+    assert trained == [1] and len(list((tmp_path / "units").glob("*fold1-*.json"))) == 1
+    assert learning.cross_validate(cfg, table, out, {}, False, "m", train_missing=False) is None
+    assert trained == [1]  # nothing trained when asked for nothing
+    folds = learning.cross_validate(cfg, table, out, {}, False, "m")
+    assert trained == [1, 0, 2] and [f["fold"] for f in folds] == [0, 1, 2]  # fold 1 read back

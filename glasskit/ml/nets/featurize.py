@@ -17,7 +17,7 @@ The authors' definition (the paper's SI and their public code, read for facts), 
   type 1.0 (A) / 2.0 (B), (n, 3), the authors' code; ``"relative"`` (the shipped default, a
   measured departure): [(xs - ox) / l_win, (ys - oy) / l_win, one-hot A, one-hot B], (n, 4).
   On paper-sized windows (N = 4,320, l_win 0.3, k 3, 60 runs, dataset 1, 10 epochs of one
-  window per frame, 3 seeds) the shipped model reached test AUC 1.00, 1.00, 0.69 with
+  window per frame, 3 seeds) the then default model (T 3, f 2) reached test AUC 1.00, 1.00, 0.69 with
   "relative" against 0.78, 0.64, 0.53 with "authors" (accuracy 0.5: every sample on one side):
   the position of a window in the box carries no class information, and a type of 1.0 / 2.0
   enters W_i as a per-type offset twice the size of an A's, against one-hot types that W_i can
