@@ -257,6 +257,26 @@ def eis_of_dataset6(campaign, spec_path) -> dict:
     return out
 
 
+def initial_memory(tables: dict, workdir: Path) -> dict:
+    """How much each dataset's classes still remember the campaign's one shared initial
+    configuration (every ramp starts from it): per dataset and class, the mean squared
+    displacement from it (sigma^2, minimum image) and the fraction of particles that moved
+    more than 1 sigma. A class whose frames sit near the start is one picture, not an ensemble."""
+    import h5py
+    with h5py.File(workdir / "init.h5", "r") as f:
+        x0 = f["xs"][...]
+    out = {}
+    for ds, t in tables.items():
+        d = t.xs.astype(np.float64) - x0[None]
+        d = (d - np.rint(d)) * t.box  # minimum image, scaled to sigma
+        r2 = (d ** 2).sum(axis=2)
+        out[str(ds)] = {cls: {"msd": float(r2[t.label == lab].mean()),
+                              "moved_1_sigma": float((r2[t.label == lab] > 1.0).mean()),
+                              "n": int((t.label == lab).sum())}
+                        for cls, lab in (("liquid", 1), ("glass", 0))}
+    return out
+
+
 CLASSES = {1: "T 1.99 / 0.05", 2: "T 1.756 / 0.05", 3: "T 0.957 / 0.05", 4: "T 0.55 / 0.05", 5: "T 0.44 / 0.05",
            6: "T 0.55 slow / 0.05 fast"}
 
@@ -280,7 +300,7 @@ def markdown(out: dict) -> list[str]:
     return lines
 
 
-def six_datasets(results: dict, campaign, spec_path, command: str = "") -> None:
+def six_datasets(results: dict, campaign, spec_path, command: str = "", memory: dict | None = None) -> None:
     """bench/results/six-datasets.json (per dataset and model: auc, auc_ci, accuracy, n_test; the
     dataset 6 analogue's E_IS; the spec) and a figure of AUC per dataset with its interval, the
     paper's values beside."""
@@ -295,7 +315,11 @@ def six_datasets(results: dict, campaign, spec_path, command: str = "") -> None:
                   "auc/accuracy over the three folds' test predictions pooled; auc_ci/accuracy_ci: 95 % bootstrap "
                   "over simulations (2,000 resamples); n_test: test frames summed over the folds",
            "command": command or "bench/learning.py --spec jobs/six.toml --datasets 1 2 3 4 5 6 --models " + " ".join(results),
-           "configs": {name: next(iter(per.values()))["config"] for name, per in results.items()}}
+           "configs": {name: next(iter(per.values()))["config"] for name, per in results.items()},
+           "initial_memory": memory or {},
+           "initial_memory_how": "per dataset and class: mean squared displacement (sigma^2, minimum image) of "
+                                 "the frames from the shared initial configuration every ramp starts from, and the "
+                                 "fraction of particles moved more than 1 sigma (bench/learning.py initial_memory)"}
     for name, per in results.items():
         for ds, r in per.items():
             s = r["summary"]
@@ -417,7 +441,8 @@ def main() -> int:
     lines = report(results, args.datasets, {**hp, "windows (D-MPNN)": args.windows})
     print("\n" + "\n".join(lines))
     if sorted(args.datasets) == [1, 2, 3, 4, 5, 6]:
-        six_datasets(results, campaign, args.spec, "bench/learning.py " + " ".join(sys.argv[1:]))
+        six_datasets(results, campaign, args.spec, "bench/learning.py " + " ".join(sys.argv[1:]),
+                     initial_memory(tables, campaign.workdir))
     out.mkdir(parents=True, exist_ok=True)
     (out / "learning.json").write_text(json.dumps(results, indent=1, default=float))
     (out / "learning.txt").write_text("\n".join(lines) + "\n")

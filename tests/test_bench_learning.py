@@ -80,3 +80,21 @@ def test_folds_train_only_those_asked_and_a_cell_needs_all_three(learning, tmp_p
     assert trained == [1]  # nothing trained when asked for nothing
     folds = learning.cross_validate(cfg, table, out, {}, False, "m")
     assert trained == [1, 0, 2] and [f["fold"] for f in folds] == [0, 1, 2]  # fold 1 read back
+
+
+def test_initial_memory_measures_displacement_from_the_shared_start_by_minimum_image(learning, tmp_path):
+    import h5py
+    from glasskit.ml.samples import SampleTable
+    rng = np.random.default_rng(1)
+    box = np.array([10.0, 10.0])
+    x0 = rng.random((50, 2))
+    with h5py.File(tmp_path / "init.h5", "w") as f:
+        f["xs"] = x0
+    near = np.mod(x0 + 0.02, 1.0)  # 0.2 sigma each way, across the boundary for some: never a box length
+    far = np.mod(x0 + 0.3, 1.0)    # 3 sigma each way
+    t = SampleTable(1, np.arange(2), np.zeros(2, int), np.array([1, 0]), np.ones(2),
+                    np.stack([near, far]).astype(np.float32), np.ones(50, int), box)
+    m = learning.initial_memory({1: t}, tmp_path)["1"]
+    assert m["liquid"]["msd"] == pytest.approx(0.08, rel=1e-3) and m["liquid"]["moved_1_sigma"] == 0.0
+    assert m["glass"]["msd"] == pytest.approx(18.0, rel=1e-3) and m["glass"]["moved_1_sigma"] == 1.0
+    assert m["liquid"]["n"] == m["glass"]["n"] == 1
