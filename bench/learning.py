@@ -356,6 +356,7 @@ def six_datasets(results: dict, campaign, spec_path, command: str = "", memory: 
     ax.legend(fontsize=7, loc="lower left")
     ax.set_title(f"Six datasets, N = {campaign.spec.system.n_atoms}, 3-fold CV (intervals: bootstrap over simulations)",
                  fontsize=9)
+    fig.tight_layout()
     save(fig, dest / "six-datasets")
     print("\n".join(markdown(out)))
     print(f"wrote {dest / 'six-datasets.json'} and six-datasets.png/.pdf")

@@ -98,3 +98,15 @@ def test_initial_memory_measures_displacement_from_the_shared_start_by_minimum_i
     assert m["liquid"]["msd"] == pytest.approx(0.08, rel=1e-3) and m["liquid"]["moved_1_sigma"] == 0.0
     assert m["glass"]["msd"] == pytest.approx(18.0, rel=1e-3) and m["glass"]["moved_1_sigma"] == 1.0
     assert m["liquid"]["n"] == m["glass"]["n"] == 1
+
+
+def test_readme_table_is_the_committed_result(learning):
+    """README's six-dataset table is bench/results/six-datasets.json as markdown() writes it,
+    row for row: the numbers a reader sees are the measured ones."""
+    import json
+    out = json.loads((ROOT / "bench/results/six-datasets.json").read_text())
+    rows = learning.markdown(out)
+    readme = (ROOT / "README.md").read_text().splitlines()
+    start = readme.index(rows[0])
+    assert readme[start:start + len(rows)] == rows
+    assert {str(d) for d in range(1, 7)} <= set(out["datasets"]) and out["eis"]["liquid"][2] >= 30
