@@ -330,7 +330,7 @@ def six_datasets(results: dict, campaign, spec_path, command: str = "", memory: 
     dest = ROOT / "bench" / "results"
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "six-datasets.json").write_text(json.dumps(out, indent=1) + "\n")
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
     names = [n for i, n in enumerate(results)  # a model whose settings equal an earlier one's: one series
              if not any(r["summary"].get("same_as") in list(results)[:i] for r in results[n].values())]
     for m, name in enumerate(names):
@@ -353,7 +353,7 @@ def six_datasets(results: dict, campaign, spec_path, command: str = "", memory: 
     lows = [r["auc_ci"][0] for d in out["datasets"].values() for r in d.values() if "auc_ci" in r]
     ax.set_ylim(min([0.85] + [v - 0.03 for v in lows]), 1.01)
     ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)  # below: off the data
     ax.set_title(f"Six datasets, N = {campaign.spec.system.n_atoms}, 3-fold CV (intervals: bootstrap over simulations)",
                  fontsize=9)
     fig.tight_layout()
