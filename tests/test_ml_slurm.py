@@ -18,16 +18,21 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
 def _train(spec, env, epochs, *extra):
+    # seed 13: a run of its own on the shared campaign (test_ml_cli trains the same small model
+    # locally; the same settings would find that run done and submit nothing)
     return [*GLASSKIT, "submit", "train", "--model", "dmpnn", "--dataset", "1", "--spec", str(spec),
             "--cluster", "local", "--executor", "slurm", "--tasks", "2", "--wait", "--hp", "hidden=16",
-            "--hp", "workers=0", "--hp", "l_win=0.6", "--hp", f"epochs={epochs}", "--hp", "batch=4", *extra]
+            "--hp", "workers=0", "--hp", "l_win=0.6", "--hp", f"epochs={epochs}", "--hp", "batch=4",
+            "--hp", "seed=13", *extra]
 
 
 def test_two_task_training_job_completes(local_slurm, ml_campaign):
     proc = subprocess.run(_train(ml_campaign, local_slurm, 2), capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, **local_slurm}, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    rid = re.search(r"slurm job \d+: run (\S+),", proc.stderr).group(1)
+    found = re.search(r"slurm job \d+: run (\S+),", proc.stderr)
+    assert found, proc.stderr  # nothing submitted: say why
+    rid = found.group(1)
     run = Campaign.of(load_spec(ml_campaign)).workdir / "models" / rid
     m = json.loads((run / "metrics.json").read_text())
     rec = json.loads((run / "run.json").read_text())
