@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
+from glasskit.util.outputs import replace_text  # one atomic writer: a unique temporary, removed on failure
+
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE = "cpu"  # set by --device: where every fold trains and scores
 PAPER_DIAGONAL = {1: 1.0, 2: 1.0, 3: 1.0, 4: 0.996, 5: 0.984, 6: 0.985}
@@ -60,6 +62,14 @@ def resolve_model(models, name: str, dataset: int, overrides: dict):
     if name == "cnn":
         return resolve(models, "cnn", dataset, None, {k: v for k, v in overrides.items() if k != "windows"})
     return resolve(models, "dmpnn", dataset, None if name == "dmpnn" else name, overrides)
+
+
+def read_json(path: Path):
+    """A unit, a fold's state or the E_IS cache; a damaged one ends the run with one line."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{path} cannot be read ({exc}): delete it and run again to redo that part") from None
 
 
 def cross_validate(cfg, table, out: Path, tables: dict, progress: bool, name: str = "", train_missing: bool = True,
@@ -78,7 +88,7 @@ def cross_validate(cfg, table, out: Path, tables: dict, progress: bool, name: st
         rid = runs.run_id(cfg, {"fold": i, "K": 3}, f"{cfg.model}-{cfg.preset or 'default'}-d{cfg.dataset}-fold{i}-")
         unit = out.parent / "units" / f"{name or cfg.model}-{rid}.json"
         if unit.is_file():
-            folds.append(json.loads(unit.read_text()))
+            folds.append(read_json(unit))
             print(f"  {unit.name}: done earlier, read back", flush=True)
             continue
         if not train_missing or (only is not None and i not in only):
@@ -86,9 +96,7 @@ def cross_validate(cfg, table, out: Path, tables: dict, progress: bool, name: st
             continue
         fold = _fold(cfg, table, parts, i, out / rid, tables, progress)
         unit.parent.mkdir(parents=True, exist_ok=True)
-        tmp = unit.with_suffix(".tmp")
-        tmp.write_text(json.dumps(fold, default=float))
-        tmp.replace(unit)  # a unit is there whole or not at all
+        replace_text(unit, json.dumps(fold, default=float))  # a unit is there whole or not at all
         folds.append(fold)
     return None if incomplete else folds
 
@@ -103,15 +111,13 @@ def _fold(cfg, table, parts, i, run_dir: Path, tables, progress):
     # the curve and the time so far live beside the fold's checkpoint: a fold resumed after a kill
     # reports all its epochs and all its time, not those since the resume
     state_path = run_dir / "bench-fold.json"
-    state = json.loads(state_path.read_text()) if state_path.is_file() else {"curve": {}, "seconds": 0.0}
+    state = read_json(state_path) if state_path.is_file() else {"curve": {}, "seconds": 0.0}
     t0 = time.perf_counter()
 
     def on_epoch(epoch, model, seen):
         ids, s = predict(model, cfg, test_dl, dist)
         state["curve"][str(epoch)] = (seen, score(table, ids, s)["auc"])
-        tmp = state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**state, "seconds": state["seconds"] + time.perf_counter() - t0}))
-        tmp.replace(state_path)
+        replace_text(state_path, json.dumps({**state, "seconds": state["seconds"] + time.perf_counter() - t0}))
     metrics = train(run_dir, cfg, table, parts, dist, progress=progress, on_epoch=on_epoch)
     curve = [tuple(state["curve"][e]) for e in sorted(state["curve"], key=int)]
     held = set(table.sim[parts["test"]].tolist())
@@ -236,7 +242,7 @@ def eis_of_dataset6(campaign, spec_path) -> dict:
     from glasskit.stages.minimize import InherentStructures
     spec = campaign.spec
     cache_path = campaign.workdir / "bench" / "eis6.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    cache = read_json(cache_path) if cache_path.is_file() else {}
     rates = sorted({g.t_cool for g in spec.campaign.runs})
     reader = open_campaign(campaign.workdir / "campaign.h5")
     todo = [(f"{cls}/{fr.sim}", fr) for cls, T, rate in (("liquid", 0.55, rates[-1]), ("glass", 0.05, rates[0]))
@@ -247,9 +253,7 @@ def eis_of_dataset6(campaign, spec_path) -> dict:
             for key, fr in todo:
                 cache[key] = ism.minimize(np.asarray(fr.x, dtype=np.float64), fr.sim)[0]
                 cache_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(cache))
-                tmp.replace(cache_path)  # a killed run leaves the last whole cache
+                replace_text(cache_path, json.dumps(cache))  # a killed run leaves the last whole cache
     out = {}
     for cls in ("liquid", "glass"):
         v = [e for k, e in cache.items() if k.startswith(cls + "/")]
@@ -430,7 +434,7 @@ def main() -> int:
                 folds = cross_validate(cfg, tables[ds], out / "runs", tables, args.progress, name,
                                        not args.report_only, args.folds)
             if folds is None:
-                print(f"{name} on dataset {ds}: not finished (--report-only leaves it out)", flush=True)
+                print(f"{name} on dataset {ds}: not all three folds done, not reported", flush=True)
                 continue
             s = summary(name, ds, folds)
             if twin is not None:

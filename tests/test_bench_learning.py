@@ -110,3 +110,19 @@ def test_readme_table_is_the_committed_result(learning):
     start = readme.index(rows[0])
     assert readme[start:start + len(rows)] == rows
     assert {str(d) for d in range(1, 7)} <= set(out["datasets"]) and out["eis"]["liquid"][2] >= 30
+
+
+def test_every_state_file_of_the_bench_refuses_damage_in_one_line(learning, tmp_path):
+    """Units, a fold's curve and the E_IS cache are all read by read_json: a truncated or
+    bit-flipped one ends the run with one line naming it, never a traceback."""
+    good = tmp_path / "unit.json"
+    learning.replace_text(good, '{"fold": 0}')
+    assert learning.read_json(good) == {"fold": 0} and list(tmp_path.iterdir()) == [good]
+    for damage in ('{"fold": 0', '\x00\x01{', ''):
+        bad = tmp_path / "bad.json"
+        bad.write_text(damage)
+        with pytest.raises(SystemExit) as exc:
+            learning.read_json(bad)
+        assert str(bad) in str(exc.value) and "delete it" in str(exc.value) and "\n" not in str(exc.value)
+    src = (ROOT / "bench" / "learning.py").read_text()
+    assert "json.loads(" not in src.replace("return json.loads(path.read_text())", "")
