@@ -80,16 +80,18 @@ def test_kill_9_of_a_running_slurm_task_then_resubmit(local_slurm, tmp_path):
 
 
 def test_a_ramp_longer_than_its_task_time_completes_over_several_requeues(local_slurm, tmp_path):
-    """--time=2 min, a ramp of about twice that: Slurm warns each run of the task (--signal),
-    the task checkpoints and requeues itself, and the ramp completes with nothing lost."""
+    """--time=2 min, a ramp of several times the minute each run gets before Slurm's warning:
+    Slurm warns each run of the task (--signal), the task checkpoints and requeues itself, and
+    the ramp completes with nothing lost. (At 4e6 steps an unloaded 2-core machine finished the
+    ramp in two runs, 60 s + 53 s: the ramp is 8e6 steps so that every machine needs three.)"""
     import subprocess
     import h5py
     import numpy as np
     profile = tmp_path / "short.toml"
     profile.write_text((ROOT_CLUSTERS / "local.toml").read_text().replace('time = "01:00:00"', 'time = "00:02:00"')
                        .replace('name = "local"', 'name = "short"'))
-    spec = write_spec(tmp_path / "s.toml", tmp_path / "c", lattice=(16, 20), n_b=112, runs=((1, 4_000_000),),
-                      dump_every=20_000, extra="[engine]\ncheckpoint_every = 5\n")
+    spec = write_spec(tmp_path / "s.toml", tmp_path / "c", lattice=(16, 20), n_b=112, runs=((1, 8_000_000),),
+                      dump_every=40_000, extra="[engine]\ncheckpoint_every = 5\n")
     campaign = Campaign.of(load_spec(spec))
     proc = glasskit("submit", "simulate", "--spec", spec, "--cluster", profile, "--executor", "slurm",
                     env=local_slurm, check=True)
@@ -128,6 +130,6 @@ def test_a_ramp_longer_than_its_task_time_completes_over_several_requeues(local_
     assert st.done == {0} and not st.failed
     shard = campaign.shard_path("simulate", rec["submission"], 0)
     with h5py.File(shard, "r") as f:  # one shard, reopened at each run: all 200 frames, in order
-        assert np.array_equal(f["frames/step"][0], np.arange(1, 201) * 20_000)
+        assert np.array_equal(f["frames/step"][0], np.arange(1, 201) * 40_000)
         assert np.isfinite(f["frames/pe"][0]).all()
     assert glasskit("verify", "--spec", spec).returncode == 0
